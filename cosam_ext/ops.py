@@ -1,0 +1,138 @@
+"""The cosam custom ops: loading of the compiled library, autograd and fake
+kernels, and thin Python entry points.
+
+The schemas are in csrc/ops.cpp and the kernels in csrc/<backend>/; this file
+adds what torch.library wants from Python: the backward formulas (each one a
+compiled backward op) and the fake kernels that let torch.compile trace the
+ops without running them.
+"""
+import torch
+
+try:
+    from . import _C  # noqa: F401  (registers torch.ops.cosam.*)
+except ImportError as error:  # pragma: no cover - exercised only on broken installs
+    raise ImportError(
+        "cosam_ext: the compiled operator library cosam_ext._C could not be "
+        f"loaded ({error}). Build it against the installed torch with "
+        "`pip install --no-build-isolation -e .` from the source tree."
+    ) from error
+
+__all__ = ["ncc_cost_volume", "ncc_summary", "DEFAULT_EPS"]
+
+#: The authors' epsilon, added to the standard deviation (not the variance).
+DEFAULT_EPS = 1e-4
+
+
+def ncc_cost_volume(x, num_frames, eps=DEFAULT_EPS):
+    """The materialised NCC cost volume of clip-major reduced features.
+
+    x: (B*N, D, H, W), frame n of clip b at row b*N + n.
+    Returns (B*N, (N-1)*H*W, H, W): channel s*H*W + q of frame n holds the
+    correlation of each position of frame n with position q of the frame in
+    slot s (the other frames in ascending order, skipping n).
+    """
+    return torch.ops.cosam.ncc_cost_volume(x, num_frames, eps)
+
+
+def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
+    """conv1x1(ncc_cost_volume(x, num_frames, eps), weight, bias), computed
+    without the cost volume.
+
+    weight: (K, (N-1)*H*W) or (K, (N-1)*H*W, 1, 1); bias: (K,) or None.
+    Returns (B*N, K, H, W).
+    """
+    return torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)
+
+
+# --- fake kernels: output shapes for tracing --------------------------------
+
+
+def _check_frames(x, num_frames):
+    torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, D, H, W), got {x.dim()}-D")
+    torch._check(num_frames >= 2, lambda: f"num_frames must be >= 2, got {num_frames}")
+    torch._check(
+        x.shape[0] % num_frames == 0,
+        lambda: f"x.size(0) = {x.shape[0]} is not divisible by num_frames = {num_frames}",
+    )
+
+
+def _volume_shape(x, num_frames):
+    n_frames, _, height, width = x.shape
+    return (n_frames, (num_frames - 1) * height * width, height, width)
+
+
+@torch.library.register_fake("cosam::ncc_cost_volume")
+def _ncc_cost_volume_fake(x, num_frames, eps):
+    _check_frames(x, num_frames)
+    return x.new_empty(_volume_shape(x, num_frames))
+
+
+@torch.library.register_fake("cosam::ncc_cost_volume_backward")
+def _ncc_cost_volume_backward_fake(grad, x, num_frames, eps):
+    _check_frames(x, num_frames)
+    return x.new_empty(x.shape)
+
+
+@torch.library.register_fake("cosam::ncc_summary")
+def _ncc_summary_fake(x, weight, bias, num_frames, eps):
+    _check_frames(x, num_frames)
+    torch._check(
+        weight.shape[1] == _volume_shape(x, num_frames)[1],
+        lambda: f"weight.size(1) must be (N-1)*H*W = {_volume_shape(x, num_frames)[1]}, "
+        f"got {weight.shape[1]}",
+    )
+    return x.new_empty((x.shape[0], weight.shape[0], x.shape[2], x.shape[3]))
+
+
+@torch.library.register_fake("cosam::ncc_summary_backward")
+def _ncc_summary_backward_fake(grad, x, weight, num_frames, eps):
+    _check_frames(x, num_frames)
+    return x.new_empty(x.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
+
+
+# --- autograd ---------------------------------------------------------------
+# The forward ops keep nothing beyond their inputs; each backward op recomputes
+# the normalisation, which costs one pass over x and saves a copy of it.
+
+
+def _save_frames(ctx, x, num_frames, eps, *tensors):
+    ctx.save_for_backward(x, *tensors)
+    ctx.num_frames = num_frames
+    ctx.eps = eps
+
+
+def _ncc_cost_volume_setup_context(ctx, inputs, output):
+    x, num_frames, eps = inputs
+    _save_frames(ctx, x, num_frames, eps)
+
+
+def _ncc_cost_volume_backward(ctx, grad):
+    (x,) = ctx.saved_tensors
+    grad_x = torch.ops.cosam.ncc_cost_volume_backward(grad, x, ctx.num_frames, ctx.eps)
+    return grad_x, None, None
+
+
+def _ncc_summary_setup_context(ctx, inputs, output):
+    x, weight, bias, num_frames, eps = inputs
+    _save_frames(ctx, x, num_frames, eps, weight)
+    ctx.has_bias = bias is not None
+
+
+def _ncc_summary_backward(ctx, grad):
+    x, weight = ctx.saved_tensors
+    grad_x, grad_weight, grad_bias = torch.ops.cosam.ncc_summary_backward(
+        grad, x, weight, ctx.num_frames, ctx.eps
+    )
+    return grad_x, grad_weight, grad_bias if ctx.has_bias else None, None, None
+
+
+torch.library.register_autograd(
+    "cosam::ncc_cost_volume",
+    _ncc_cost_volume_backward,
+    setup_context=_ncc_cost_volume_setup_context,
+)
+torch.library.register_autograd(
+    "cosam::ncc_summary",
+    _ncc_summary_backward,
+    setup_context=_ncc_summary_setup_context,
+)

@@ -1,0 +1,64 @@
+"""Pure-PyTorch oracle of the cosam ops and of the whole layer, in the
+authors' formulation: gather the other frames of each clip, normalise both
+sides, multiply with bmm, then apply the summary conv to the materialised cost
+volume. Same semantics as the compiled ops, at the authors' cost in time and
+memory; the tests use it as the ground truth and the benchmarks as baseline.
+"""
+import torch
+import torch.nn.functional as F
+
+from .ops import DEFAULT_EPS
+
+__all__ = ["other_frames", "ncc_cost_volume", "ncc_summary", "cosam"]
+
+
+def other_frames(num_frames):
+    """Slot order of each frame: the other frames ascending, skipping itself."""
+    return [[m for m in range(num_frames) if m != n] for n in range(num_frames)]
+
+
+def _normalise(t, dim, eps):
+    t = t - t.mean(dim=dim, keepdim=True)
+    return t / (t.std(dim=dim, keepdim=True) + eps)
+
+
+def ncc_cost_volume(x, num_frames, eps=DEFAULT_EPS):
+    """(B*N, D, H, W) clip-major -> (B*N, (N-1)*H*W, H, W)."""
+    total, channels, height, width = x.shape
+    clips = x.reshape(total // num_frames, num_frames, channels, height, width)
+    others = clips[:, other_frames(num_frames)]  # (B, N, N-1, D, H, W)
+    others = others.reshape(total, num_frames - 1, channels, height, width)
+    others = others.permute(0, 2, 1, 3, 4).reshape(total, channels, -1)
+    own = x.reshape(total, channels, -1).permute(0, 2, 1)  # (B*N, P, D)
+    correlation = torch.bmm(_normalise(own, 2, eps), _normalise(others, 1, eps)) / channels
+    return correlation.permute(0, 2, 1).reshape(total, -1, height, width)
+
+
+def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
+    """conv1x1 of the materialised cost volume."""
+    weight = weight.reshape(weight.shape[0], -1, 1, 1)
+    return F.conv2d(ncc_cost_volume(x, num_frames, eps), weight, bias)
+
+
+def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attention, eps=DEFAULT_EPS):
+    """The authors' COSAM forward on clip-major frames (B*N, C, H, W).
+
+    dim_reduction and spatial_mask_summary are None for channel-only
+    attention; channelwise_attention is None for spatial-only attention.
+    Returns (output, spatial mask (B*N, 1, H, W) or None, channel mask
+    (B, C) or None).
+    """
+    total, channels = x.shape[:2]
+    clips = total // num_frames
+    out, spatial_mask, channel_mask = x, None, None
+    if spatial_mask_summary is not None:
+        volume = ncc_cost_volume(dim_reduction(x), num_frames, eps)
+        spatial_mask = spatial_mask_summary(volume).sigmoid()
+        out = torch.mul(x, spatial_mask)
+    if channelwise_attention is not None:
+        pooled = F.adaptive_avg_pool2d(out, output_size=1).view(total, -1)
+        per_frame = channelwise_attention(pooled).view(clips, num_frames, -1)
+        channel_mask = torch.mean(per_frame, dim=1)
+        common = channel_mask[:, None].expand_as(per_frame).reshape(total, channels, 1, 1)
+        out = out + torch.mul(out, common)
+    return out, spatial_mask, channel_mask

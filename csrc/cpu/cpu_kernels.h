@@ -1,0 +1,24 @@
+// The CPU backend's fused elementwise kernels, as required by ncc_algebra.h.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+#include "../ncc_checks.h"
+
+namespace cosam::cpu {
+
+struct CpuKernels {
+  static std::tuple<at::Tensor, at::Tensor> normalize(
+      const at::Tensor& x, const FrameBatch& fb, double eps);
+  static at::Tensor normalize_backward(
+      const at::Tensor& dz, const at::Tensor& z, const at::Tensor& stdev,
+      const FrameBatch& fb, double eps);
+  static at::Tensor slot_sums(
+      const at::Tensor& lo, const at::Tensor& hi, double scale);
+  static std::tuple<at::Tensor, at::Tensor> slot_sums_backward(
+      const at::Tensor& dv, double scale);
+};
+
+}  // namespace cosam::cpu

@@ -1,0 +1,152 @@
+// Per-position NCC normalisation over the D channels, and its backward, fused
+// into one pass per map and parallel over frames and position blocks.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu_kernels.h"
+
+namespace cosam::cpu {
+namespace {
+
+// Positions handled together: the inner loops run over a block of adjacent
+// positions, contiguous in NCHW, so they vectorise.
+constexpr int64_t kBlock = 64;
+
+void check_cpu_dtype(const at::Tensor& t, const char* what) {
+  TORCH_CHECK(
+      t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+      "cosam ops on CPU support float32 and float64; ", what, " is ",
+      t.scalar_type());
+}
+
+// Calls fn(frame, p0, len) for every block of positions of every frame.
+template <class Fn>
+void parallel_over_blocks(const FrameBatch& fb, Fn&& fn) {
+  const int64_t blocks = (fb.positions + kBlock - 1) / kBlock;
+  const int64_t grain =
+      std::max<int64_t>(1, at::internal::GRAIN_SIZE / (fb.channels * kBlock));
+  at::parallel_for(
+      0, fb.clips * fb.frames * blocks, grain, [&](int64_t begin, int64_t end) {
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t p0 = (item % blocks) * kBlock;
+          fn(item / blocks, p0, std::min(kBlock, fb.positions - p0));
+        }
+      });
+}
+
+// Offset of frame `frame` (clip-major index b*N + n) in a frame-major tensor.
+int64_t frame_major(const FrameBatch& fb, int64_t frame) {
+  return (frame % fb.frames) * fb.clips + frame / fb.frames;
+}
+
+template <typename scalar_t>
+void normalize_impl(
+    const scalar_t* x, scalar_t* z, scalar_t* stdev, const FrameBatch& fb,
+    double eps) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  const int64_t D = fb.channels, P = fb.positions;
+  parallel_over_blocks(fb, [&](int64_t frame, int64_t p0, int64_t len) {
+    const scalar_t* xf = x + frame * D * P + p0;
+    const int64_t fm = frame_major(fb, frame);
+    scalar_t* zf = z + fm * D * P + p0;
+    acc_t mean[kBlock] = {}, inv[kBlock] = {};
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < len; ++j) mean[j] += xf[d * P + j];
+    }
+    for (int64_t j = 0; j < len; ++j) mean[j] /= D;
+    // Two passes, as torch.std: the sum of squares of centred values.
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < len; ++j) {
+        const acc_t c = xf[d * P + j] - mean[j];
+        inv[j] += c * c;
+      }
+    }
+    for (int64_t j = 0; j < len; ++j) {
+      const acc_t s = std::sqrt(inv[j] / (D - 1));
+      stdev[fm * P + p0 + j] = static_cast<scalar_t>(s);
+      inv[j] = acc_t(1) / (s + eps);
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < len; ++j) {
+        zf[d * P + j] =
+            static_cast<scalar_t>((xf[d * P + j] - mean[j]) * inv[j]);
+      }
+    }
+  });
+}
+
+// With c = x - mean, s = std(c), a = 1/(s + eps), z = c a and
+// gz = sum_d dz_d z_d:  dx_d = a (dz_d - mean(dz)) - z_d gz / ((D-1) s).
+// At s = 0 (all D values equal) z = 0 and the second term is defined as 0,
+// the one-sided derivative, where autograd through torch.std gives NaN.
+template <typename scalar_t>
+void normalize_backward_impl(
+    const scalar_t* dz, const scalar_t* z, const scalar_t* stdev,
+    scalar_t* dx, const FrameBatch& fb, double eps) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  const int64_t D = fb.channels, P = fb.positions;
+  parallel_over_blocks(fb, [&](int64_t frame, int64_t p0, int64_t len) {
+    const int64_t fm = frame_major(fb, frame);
+    const scalar_t* dzf = dz + fm * D * P + p0;
+    const scalar_t* zf = z + fm * D * P + p0;
+    scalar_t* dxf = dx + frame * D * P + p0;
+    acc_t mean_dz[kBlock] = {}, gz[kBlock] = {}, inv[kBlock], coef[kBlock];
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < len; ++j) {
+        const acc_t g = dzf[d * P + j];
+        mean_dz[j] += g;
+        gz[j] += g * zf[d * P + j];
+      }
+    }
+    for (int64_t j = 0; j < len; ++j) {
+      const acc_t s = stdev[fm * P + p0 + j];
+      mean_dz[j] /= D;
+      inv[j] = acc_t(1) / (s + eps);
+      coef[j] = s > 0 ? gz[j] / ((D - 1) * s) : acc_t(0);
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      for (int64_t j = 0; j < len; ++j) {
+        dxf[d * P + j] = static_cast<scalar_t>(
+            inv[j] * (dzf[d * P + j] - mean_dz[j]) - zf[d * P + j] * coef[j]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> CpuKernels::normalize(
+    const at::Tensor& x, const FrameBatch& fb, double eps) {
+  check_cpu_dtype(x, "x");
+  auto z = at::empty({fb.frames, fb.clips, fb.channels, fb.positions},
+                     x.options());
+  auto stdev = at::empty({fb.frames, fb.clips, fb.positions}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_normalize_cpu", [&] {
+    normalize_impl<scalar_t>(
+        x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
+        stdev.mutable_data_ptr<scalar_t>(), fb, eps);
+  });
+  return {z, stdev};
+}
+
+at::Tensor CpuKernels::normalize_backward(
+    const at::Tensor& dz, const at::Tensor& z, const at::Tensor& stdev,
+    const FrameBatch& fb, double eps) {
+  check_cpu_dtype(dz, "grad");
+  auto dx = at::empty(
+      {fb.clips * fb.frames, fb.channels, fb.height, fb.width}, z.options());
+  const auto dz_c = dz.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "cosam_normalize_backward_cpu", [&] {
+    normalize_backward_impl<scalar_t>(
+        dz_c.const_data_ptr<scalar_t>(), z.const_data_ptr<scalar_t>(),
+        stdev.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), fb,
+        eps);
+  });
+  return dx;
+}
+
+}  // namespace cosam::cpu

@@ -1,0 +1,167 @@
+// The device-independent part of the cosam ops: the GEMM algebra of
+// ../shared/DESIGN.md section 2, written once against ATen. A backend supplies
+// the fused elementwise kernels as static members of `Kernels`:
+//
+//   normalize(x, fb, eps) -> (z, stdev)
+//       x clip-major (B*N, D, H, W) contiguous; z frame-major (N, B, D, P),
+//       z = (x - mean_D) / (std_D + eps) with the unbiased std; stdev (N, B, P).
+//   normalize_backward(dz, z, stdev, fb, eps) -> dx   (clip-major, like x)
+//   slot_sums(lo, hi, scale) -> v                     (N, R, K)
+//       v[n] = scale * (sum_{m<n} lo[m] + sum_{m>n} hi[m-1]), lo/hi (N-1, R, K)
+//   slot_sums_backward(dv, scale) -> (dlo, dhi)       the adjoint of slot_sums
+//
+// Frames are kept frame-major inside the ops so that frame n of every clip is
+// one contiguous (B*D, P) matrix and each GEMM below is a single batched call.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+#include "ncc_checks.h"
+
+namespace cosam {
+
+// (N-1, K, P) view of a summary weight: slot s of every output channel.
+inline at::Tensor weight_by_slot(
+    const at::Tensor& weight, const FrameBatch& fb) {
+  return weight.reshape({weight.size(0), fb.frames - 1, fb.positions})
+      .transpose(0, 1);
+}
+
+// lo[s] = Z_s W_s^T and hi[s] = Z_{s+1} W_s^T, (N-1, B*D, K) each: frame m
+// sits in slot m of the later frames and in slot m-1 of the earlier ones.
+inline std::tuple<at::Tensor, at::Tensor> slot_products(
+    const at::Tensor& z, const at::Tensor& w_slots, const FrameBatch& fb) {
+  const auto z_rows = z.view({fb.frames, fb.clips * fb.channels, fb.positions});
+  const auto w_t = w_slots.transpose(1, 2);  // (N-1, P, K)
+  return {
+      at::bmm(z_rows.narrow(0, 0, fb.frames - 1), w_t),
+      at::bmm(z_rows.narrow(0, 1, fb.frames - 1), w_t)};
+}
+
+template <class Kernels>
+at::Tensor ncc_summary_forward(
+    const at::Tensor& x_in, const at::Tensor& weight,
+    const std::optional<at::Tensor>& bias, int64_t num_frames, double eps) {
+  const char* op = "cosam::ncc_summary";
+  const auto fb = check_frames(x_in, num_frames, eps, op);
+  const int64_t K = check_summary_weight(x_in, fb, weight, bias, op);
+  const int64_t B = fb.clips, N = fb.frames, D = fb.channels,
+                P = fb.positions;
+
+  const auto x = x_in.contiguous();
+  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  auto [lo, hi] = slot_products(z, weight_by_slot(weight, fb), fb);
+  // v[n, b] = V_{n,b}^T / D, (D, K) per frame.
+  const auto v = Kernels::slot_sums(lo, hi, 1.0 / D).view({N * B, D, K});
+  const auto z_frames = z.view({N * B, D, P});
+  const auto logits = (bias.has_value() && bias->defined())
+      ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
+      : at::bmm(v.transpose(1, 2), z_frames);
+
+  auto out = at::empty({B * N, K, fb.height, fb.width}, x.options());
+  out.view({B, N, K, P}).copy_(logits.view({N, B, K, P}).permute({1, 0, 2, 3}));
+  return out;
+}
+
+template <class Kernels>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
+    const at::Tensor& grad, const at::Tensor& x_in, const at::Tensor& weight,
+    int64_t num_frames, double eps) {
+  const char* op = "cosam::ncc_summary_backward";
+  const auto fb = check_frames(x_in, num_frames, eps, op);
+  const int64_t K = check_summary_weight(x_in, fb, weight, std::nullopt, op);
+  const int64_t B = fb.clips, N = fb.frames, D = fb.channels,
+                P = fb.positions;
+  check_grad(grad, x_in, {B * N, K, fb.height, fb.width}, op);
+
+  // Recompute Z and V instead of saving them: the forward keeps no state
+  // beyond its inputs, which is what makes the op lean in memory.
+  const auto x = x_in.contiguous();
+  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  const auto w_slots = weight_by_slot(weight, fb);
+  auto [lo, hi] = slot_products(z, w_slots, fb);
+  const auto v = Kernels::slot_sums(lo, hi, 1.0 / D);
+
+  // G frame-major (N*B, K, P).
+  const auto g = grad.view({B, N, K, P}).permute({1, 0, 2, 3}).contiguous()
+                     .view({N * B, K, P});
+  const auto z_frames = z.view({N * B, D, P});
+  const auto grad_bias = g.sum({0, 2});
+
+  // dV_n^T = Z_n G_n^T / D, then its slot sums give dlo / dhi.
+  const auto dv = at::bmm(z_frames, g.transpose(1, 2))
+                      .view({N, B * D, K});
+  auto [dlo, dhi] = Kernels::slot_sums_backward(dv, 1.0 / D);
+
+  // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
+  auto dz = at::bmm(v.view({N * B, D, K}), g).view({N, B * D, P});
+  dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
+  dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
+
+  // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
+  const auto z_rows = z.view({N, B * D, P});
+  auto dw = at::bmm(dlo.transpose(1, 2), z_rows.narrow(0, 0, N - 1));
+  dw.baddbmm_(dhi.transpose(1, 2), z_rows.narrow(0, 1, N - 1));
+  const auto grad_weight =
+      dw.transpose(0, 1).contiguous().view(weight.sizes());
+
+  auto grad_x = Kernels::normalize_backward(dz, z, stdev, fb, eps);
+  return {grad_x, grad_weight, grad_bias};
+}
+
+// Calls fn(n, s, m) for every frame n and slot s, m being the frame in slot s.
+template <class Fn>
+void for_each_slot(int64_t num_frames, Fn&& fn) {
+  for (int64_t n = 0; n < num_frames; ++n) {
+    for (int64_t s = 0; s < num_frames - 1; ++s) {
+      fn(n, s, s < n ? s : s + 1);
+    }
+  }
+}
+
+template <class Kernels>
+at::Tensor ncc_cost_volume_forward(
+    const at::Tensor& x_in, int64_t num_frames, double eps) {
+  const auto fb = check_frames(x_in, num_frames, eps, "cosam::ncc_cost_volume");
+  const int64_t B = fb.clips, N = fb.frames, P = fb.positions;
+
+  const auto x = x_in.contiguous();
+  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  auto out = at::empty(
+      {B * N, fb.volume_channels(), fb.height, fb.width}, x.options());
+  // Block (n, s) of every clip: C[q, p] = Z_m[:, q] . Z_n[:, p] / D, written
+  // in place (beta = 0 ignores the uninitialised output).
+  const auto blocks = out.view({B, N, N - 1, P, P});
+  for_each_slot(N, [&](int64_t n, int64_t s, int64_t m) {
+    blocks.select(1, n).select(1, s).baddbmm_(
+        z[m].transpose(1, 2), z[n], /*beta=*/0, /*alpha=*/1.0 / fb.channels);
+  });
+  return out;
+}
+
+template <class Kernels>
+at::Tensor ncc_cost_volume_backward(
+    const at::Tensor& grad_in, const at::Tensor& x_in, int64_t num_frames,
+    double eps) {
+  const char* op = "cosam::ncc_cost_volume_backward";
+  const auto fb = check_frames(x_in, num_frames, eps, op);
+  const int64_t B = fb.clips, N = fb.frames, P = fb.positions;
+  check_grad(
+      grad_in, x_in, {B * N, fb.volume_channels(), fb.height, fb.width}, op);
+
+  const auto x = x_in.contiguous();
+  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  const auto blocks = grad_in.contiguous().view({B, N, N - 1, P, P});
+  auto dz = at::zeros_like(z);
+  const double scale = 1.0 / fb.channels;
+  for_each_slot(N, [&](int64_t n, int64_t s, int64_t m) {
+    const auto g = blocks.select(1, n).select(1, s);  // (B, P_m, P_n)
+    dz[n].baddbmm_(z[m], g, 1, scale);
+    dz[m].baddbmm_(z[n], g.transpose(1, 2), 1, scale);
+  });
+  return Kernels::normalize_backward(dz, z, stdev, fb, eps);
+}
+
+}  // namespace cosam

@@ -1,0 +1,106 @@
+// Input validation shared by every backend of the cosam ops. Messages name
+// the argument and say what was expected, so that a shape mistake in a model
+// surfaces as one readable line.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <optional>
+
+namespace cosam {
+
+// Sizes of a clip-major batch of reduced feature maps (B*N, D, H, W).
+struct FrameBatch {
+  int64_t clips;      // B
+  int64_t frames;     // N
+  int64_t channels;   // D
+  int64_t height;     // H
+  int64_t width;      // W
+  int64_t positions;  // P = H * W
+
+  // Input channels of the summary conv: (N - 1) * P.
+  int64_t volume_channels() const { return (frames - 1) * positions; }
+};
+
+inline FrameBatch check_frames(
+    const at::Tensor& x, int64_t num_frames, double eps, const char* op) {
+  TORCH_CHECK(x.defined(), op, ": x is undefined");
+  TORCH_CHECK(
+      x.dim() == 4, op, ": x must be a 4-D tensor (B*N, D, H, W), got a ",
+      x.dim(), "-D tensor of shape ", x.sizes());
+  TORCH_CHECK(
+      at::isFloatingType(x.scalar_type()), op,
+      ": x must be a floating-point tensor, got ", x.scalar_type());
+  TORCH_CHECK(
+      num_frames >= 2, op, ": num_frames must be >= 2 (the NCC compares ",
+      "each frame with the others of its clip), got ", num_frames);
+  TORCH_CHECK(
+      x.size(0) % num_frames == 0, op, ": x.size(0) = ", x.size(0),
+      " (B*N) is not divisible by num_frames = ", num_frames);
+  TORCH_CHECK(
+      x.size(1) >= 2, op, ": x must have at least 2 channels (D) for the ",
+      "unbiased std, got ", x.size(1));
+  TORCH_CHECK(
+      x.size(2) >= 1 && x.size(3) >= 1, op,
+      ": x must have a non-empty H x W map, got ", x.size(2), "x", x.size(3));
+  TORCH_CHECK(
+      std::isfinite(eps) && eps >= 0, op,
+      ": eps must be finite and >= 0, got ", eps);
+  return FrameBatch{x.size(0) / num_frames, num_frames, x.size(1),
+                    x.size(2),           x.size(3),  x.size(2) * x.size(3)};
+}
+
+// weight: (K, (N-1)*P) or (K, (N-1)*P, 1, 1); bias: (K) or None.
+inline int64_t check_summary_weight(
+    const at::Tensor& x, const FrameBatch& fb, const at::Tensor& weight,
+    const std::optional<at::Tensor>& bias, const char* op) {
+  TORCH_CHECK(weight.defined(), op, ": weight is undefined");
+  const bool is_conv_weight =
+      weight.dim() == 4 && weight.size(2) == 1 && weight.size(3) == 1;
+  TORCH_CHECK(
+      weight.dim() == 2 || is_conv_weight, op,
+      ": weight must have shape (K, (N-1)*H*W) or (K, (N-1)*H*W, 1, 1), ",
+      "got ", weight.sizes());
+  TORCH_CHECK(
+      weight.size(0) >= 1, op, ": weight must have K >= 1 output channels");
+  TORCH_CHECK(
+      weight.size(1) == fb.volume_channels(), op, ": weight.size(1) must be ",
+      "(N-1)*H*W = ", fb.volume_channels(), " for num_frames = ", fb.frames,
+      " and a ", fb.height, "x", fb.width, " map, got ", weight.size(1));
+  TORCH_CHECK(
+      weight.scalar_type() == x.scalar_type(), op, ": weight dtype ",
+      weight.scalar_type(), " does not match x dtype ", x.scalar_type());
+  TORCH_CHECK(
+      weight.device() == x.device(), op, ": weight is on ", weight.device(),
+      " but x is on ", x.device());
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK(
+        bias->dim() == 1 && bias->size(0) == weight.size(0), op,
+        ": bias must have shape (K) = (", weight.size(0), "), got ",
+        bias->sizes());
+    TORCH_CHECK(
+        bias->scalar_type() == x.scalar_type(), op, ": bias dtype ",
+        bias->scalar_type(), " does not match x dtype ", x.scalar_type());
+    TORCH_CHECK(
+        bias->device() == x.device(), op, ": bias is on ", bias->device(),
+        " but x is on ", x.device());
+  }
+  return weight.size(0);
+}
+
+inline void check_grad(
+    const at::Tensor& grad, const at::Tensor& x, at::IntArrayRef expected,
+    const char* op) {
+  TORCH_CHECK(
+      grad.sizes() == expected, op, ": grad must have shape ", expected,
+      ", got ", grad.sizes());
+  TORCH_CHECK(
+      grad.scalar_type() == x.scalar_type(), op, ": grad dtype ",
+      grad.scalar_type(), " does not match x dtype ", x.scalar_type());
+  TORCH_CHECK(
+      grad.device() == x.device(), op, ": grad is on ", grad.device(),
+      " but x is on ", x.device());
+}
+
+}  // namespace cosam
