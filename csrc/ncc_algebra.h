@@ -85,7 +85,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   const auto v = Kernels::slot_sums(lo, hi, 1.0 / D);
 
   // G frame-major (N*B, K, P).
-  const auto g = grad.view({B, N, K, P}).permute({1, 0, 2, 3}).contiguous()
+  const auto g = grad.reshape({B, N, K, P}).permute({1, 0, 2, 3}).contiguous()
                      .view({N * B, K, P});
   const auto z_frames = z.view({N * B, D, P});
   const auto grad_bias = g.sum({0, 2});

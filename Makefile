@@ -1,0 +1,25 @@
+# make demo   install, build, run the quick-start example
+# make test   install, build, run the test-suite
+PYTHON ?= python3
+EXTENSION := cosam_ext/_C.abi3.so
+SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu')
+
+.PHONY: install demo test clean
+
+.requirements-installed: requirements.txt
+	$(PYTHON) -m pip install -r requirements.txt
+	touch $@
+
+$(EXTENSION): .requirements-installed $(SOURCES)
+	$(PYTHON) -m pip install --no-build-isolation --no-deps -e .
+
+install: $(EXTENSION)
+
+demo: install
+	$(PYTHON) examples/quickstart.py
+
+test: install
+	$(PYTHON) -m pytest tests
+
+clean:
+	rm -rf build *.egg-info $(EXTENSION) .requirements-installed

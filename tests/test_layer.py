@@ -1,0 +1,259 @@
+"""CosamLayer: the authors' parameter names, fused vs reference implementation,
+input layouts, masks, torch.compile, argument checks, determinism."""
+import pytest
+import torch
+from torch import nn
+
+from cosam_ext import CosamLayer, CosamOutput, reference
+
+TOLERANCES = {torch.float32: dict(rtol=1e-4, atol=1e-5), torch.float64: dict(rtol=1e-9, atol=1e-10)}
+
+# (B, N, C, H, W, D): H != W, N = 2, odd D, a 1x1 map.
+SHAPES = [(2, 3, 32, 3, 2, 16), (3, 2, 40, 4, 3, 17), (1, 4, 48, 1, 1, 24)]
+SMALL = SHAPES[0]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def close(actual, expected):
+    torch.testing.assert_close(actual, expected, **TOLERANCES[expected.dtype])
+
+
+def make_layer(shape=SMALL, dtype=torch.float64, **kwargs):
+    """A layer with random BN affine parameters and running statistics."""
+    _, frames, channels, height, width, reduced = shape
+    layer = CosamLayer(channels, frames, (height, width), reduced_channels=reduced, **kwargs).to(dtype)
+    for module in layer.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.normal_(module.bias, std=0.5)
+            nn.init.normal_(module.running_mean, std=0.2)
+            nn.init.uniform_(module.running_var, 0.5, 2.0)
+    return layer
+
+
+def make_input(shape=SMALL, dtype=torch.float64):
+    clips, frames, channels, height, width, _ = shape
+    return torch.randn(clips * frames, channels, height, width, dtype=dtype)
+
+
+def forward_backward(layer, x, grad_weight):
+    """Output, masks and the gradients of the input and of every parameter."""
+    layer.zero_grad(set_to_none=True)
+    x = x.detach().clone().requires_grad_(True)
+    result = layer(x, return_masks=True)
+    (result.output * grad_weight).sum().backward()
+    grads = {"input": x.grad, **{name: p.grad for name, p in layer.named_parameters()}}
+    assert all(grad is not None for grad in grads.values())
+    return result, grads
+
+
+def authors_shapes(channels, frames, height, width):
+    """Parameter and buffer shapes of the authors' module (attention "both", their head)."""
+    reduced = 256 if channels > 256 else 64
+    bn = lambda prefix, n: {  # noqa: E731
+        f"{prefix}.weight": (n,), f"{prefix}.bias": (n,), f"{prefix}.running_mean": (n,),
+        f"{prefix}.running_var": (n,), f"{prefix}.num_batches_tracked": (),
+    }
+    return {
+        "dim_reduction.0.weight": (reduced, channels, 1, 1),
+        "dim_reduction.0.bias": (reduced,),
+        **bn("dim_reduction.1", reduced),
+        "spatial_mask_summary.0.weight": (64, (frames - 1) * height * width, 1, 1),
+        "spatial_mask_summary.0.bias": (64,),
+        **bn("spatial_mask_summary.1", 64),
+        "spatial_mask_summary.3.weight": (1, 64, 1, 1),
+        "spatial_mask_summary.3.bias": (1,),
+        "channelwise_attention.0.weight": (reduced, channels),
+        "channelwise_attention.0.bias": (reduced,),
+        "channelwise_attention.2.weight": (channels, reduced),
+        "channelwise_attention.2.bias": (channels,),
+    }
+
+
+@pytest.mark.parametrize("channels", [512, 256])
+def test_state_dict_has_the_authors_names_and_shapes(channels):
+    layer = CosamLayer(channels, 4, (2, 1))
+    expected = authors_shapes(channels, 4, 2, 1)
+    assert {k: tuple(v.shape) for k, v in layer.state_dict().items()} == expected
+    assert layer.reduced_channels == expected["dim_reduction.0.bias"][0]
+
+
+def test_loads_an_authors_state_dict():
+    shape = (2, 3, 64, 3, 2, None)  # D from the authors' rule: 64
+    state = {}
+    for name, size in authors_shapes(*shape[2:5]).items():
+        if name.endswith("num_batches_tracked"):
+            state[name] = torch.tensor(7)
+        elif name.endswith("running_var"):
+            state[name] = torch.rand(size, dtype=torch.float64) + 0.5
+        else:
+            state[name] = torch.randn(size, dtype=torch.float64) * 0.3
+    layer = CosamLayer(64, 3, (3, 2)).double().eval()
+    layer.load_state_dict(state, strict=True)
+    for name, value in layer.state_dict().items():
+        assert torch.equal(value, state[name]), name
+    x = make_input(shape)
+    expected = reference.cosam(
+        x, 3, layer.dim_reduction, layer.spatial_mask_summary, layer.channelwise_attention, layer.eps
+    )
+    for actual, wanted in zip(layer(x, return_masks=True), expected):
+        close(actual, wanted)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("summary_head", ["authors", "paper"])
+@pytest.mark.parametrize("attention", ["both", "spatial", "channel"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_fused_matches_reference(shape, attention, summary_head, training, dtype):
+    layer = make_layer(shape, dtype, attention=attention, summary_head=summary_head).train(training)
+    x = make_input(shape, dtype)
+    grad_weight = torch.randn_like(x)
+    fused, fused_grads = forward_backward(layer, x, grad_weight)
+    layer.implementation = "reference"
+    ref, ref_grads = forward_backward(layer, x, grad_weight)
+    assert isinstance(fused, CosamOutput)
+    assert (fused.spatial_mask is None) == (attention == "channel")
+    assert (fused.channel_mask is None) == (attention == "spatial")
+    for actual, expected in zip(fused, ref):
+        assert (actual is None) == (expected is None)
+        if expected is not None:
+            close(actual, expected)
+    assert fused_grads.keys() == ref_grads.keys()
+    for name in ref_grads:
+        close(fused_grads[name], ref_grads[name])
+
+
+@pytest.mark.parametrize("implementation", ["fused", "reference"])
+def test_five_dimensional_input(implementation):
+    clips, frames, channels, height, width, _ = SMALL
+    layer = make_layer(implementation=implementation).eval()
+    x = make_input().view(clips, frames, channels, height, width)
+    result, flat = layer(x, return_masks=True), layer(x.flatten(0, 1), return_masks=True)
+    assert result.output.shape == x.shape
+    assert result.spatial_mask.shape == (clips, frames, 1, height, width)
+    assert result.channel_mask.shape == (clips, channels)
+    close(result.output, flat.output.view(x.shape))
+    close(result.spatial_mask, flat.spatial_mask.view(clips, frames, 1, height, width))
+    close(result.channel_mask, flat.channel_mask)
+
+
+@pytest.mark.parametrize("attention", ["both", "spatial", "channel"])
+def test_masks(attention):
+    clips, frames, channels, height, width, _ = SMALL
+    layer = make_layer(attention=attention).eval()
+    x = make_input()
+    out, spatial_mask, channel_mask = layer(x, return_masks=True)
+    attended = x
+    if attention != "channel":
+        assert spatial_mask.shape == (clips * frames, 1, height, width)
+        assert spatial_mask.gt(0).all() and spatial_mask.lt(1).all()
+        assert spatial_mask.std() > 1e-3
+        attended = x * spatial_mask
+    if attention == "spatial":
+        close(out, attended)
+        return
+    per_frame = layer.channelwise_attention(attended.mean(dim=(2, 3)))
+    close(channel_mask, per_frame.view(clips, frames, channels).mean(dim=1))
+    assert (channel_mask[0] - channel_mask[1]).abs().max() > 1e-3  # one mask per clip
+    common = channel_mask.repeat_interleave(frames, dim=0)[:, :, None, None]
+    close(out, attended * (1 + common))
+
+
+def _strided(x):
+    wide = torch.randn(*x.shape[:-1], 2 * x.shape[-1], dtype=x.dtype)
+    wide[..., ::2] = x
+    return wide[..., ::2]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [_strided, lambda x: x.contiguous(memory_format=torch.channels_last), lambda x: x.transpose(2, 3).contiguous().transpose(2, 3)],
+    ids=["strided", "channels_last", "transposed"],
+)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_memory_layouts(layout, training):
+    layer = make_layer().train(training)
+    x = make_input()
+    grad_weight = torch.randn_like(x)
+    y = layout(x)
+    assert not y.is_contiguous() and torch.equal(y, x)
+    result, grads = forward_backward(layer, y, grad_weight)
+    expected, expected_grads = forward_backward(layer, x, grad_weight)
+    close(result.output, expected.output)
+    for name in grads:
+        close(grads[name], expected_grads[name])
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_torch_compile_fullgraph(training):
+    # Inductor (the default backend): about 30 s cold on 2 CPU cores, a few seconds with a warm cache.
+    torch._dynamo.reset()
+    layer = make_layer(dtype=torch.float32).train(training)
+    x = make_input(dtype=torch.float32)
+    grad_weight = torch.randn_like(x)
+    compiled, compiled_grads = forward_backward(torch.compile(layer, fullgraph=True), x, grad_weight)
+    eager, eager_grads = forward_backward(layer, x, grad_weight)
+    close(compiled.output, eager.output)
+    close(compiled_grads["input"], eager_grads["input"])
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((6, 32, 3), "3-D"),
+        ((5, 32, 3, 2), "not divisible by num_frames"),
+        ((6, 31, 3, 2), "in_channels"),
+        ((6, 32, 2, 3), "spatial_size"),
+        ((2, 4, 32, 3, 2), "num_frames=3"),
+    ],
+)
+def test_bad_input_shape(shape, match):
+    with pytest.raises(ValueError, match=match):
+        make_layer()(torch.randn(shape, dtype=torch.float64))
+
+
+def test_bad_input_type():
+    with pytest.raises(TypeError, match="floating-point"):
+        make_layer()(torch.randint(0, 5, (6, 32, 3, 2)))
+    with pytest.raises(TypeError, match="tensor"):
+        make_layer()(make_input().numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(attention="cross"), "attention"),
+        (dict(summary_head="linear"), "summary_head"),
+        (dict(implementation="cuda"), "implementation"),
+        (dict(num_frames=1), "num_frames"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    args = dict(in_channels=32, num_frames=3, spatial_size=(3, 2)) | kwargs
+    with pytest.raises(ValueError, match=match):
+        CosamLayer(**args)
+
+
+def test_bad_implementation_set_after_construction():
+    layer = make_layer()
+    layer.implementation = "triton"
+    with pytest.raises(ValueError, match="implementation"):
+        layer(make_input())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_deterministic(dtype):
+    layer = make_layer(dtype=dtype).train()
+    x = make_input(dtype=dtype)
+    grad_weight = torch.randn_like(x)
+    first, first_grads = forward_backward(layer, x, grad_weight)
+    second, second_grads = forward_backward(layer, x, grad_weight)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+    for name in first_grads:
+        assert torch.equal(first_grads[name], second_grads[name]), name
