@@ -1,17 +1,6 @@
 // Schemas of the cosam operator library. Kernels live in csrc/<backend>/,
 // autograd and fake (meta) kernels in cosam_ext/ops.py.
-#include <Python.h>
 #include <torch/library.h>
-
-extern "C" {
-// `import cosam_ext._C` loads this shared library, which runs the static
-// TORCH_LIBRARY registrations below; the module itself is empty.
-PyObject* PyInit__C(void) {
-  static struct PyModuleDef module_def = {
-      PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
-  return PyModule_Create(&module_def);
-}
-}
 
 TORCH_LIBRARY(cosam, m) {
   // x: reduced features (B*N, D, H, W), clip-major. Returns the NCC cost
