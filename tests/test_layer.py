@@ -10,8 +10,10 @@ from cosam_ext import CosamLayer, CosamOutput, reference
 #: as BN in train mode over few values amplifies float32 rounding in the gradients.
 TOLERANCES = {torch.float32: (1e-4, 1e-5), torch.float64: (1e-9, 1e-10)}
 
-# (B, N, C, H, W, D): H != W, N = 2, odd D, a 1x1 map.
-SHAPES = [(2, 3, 32, 3, 2, 16), (1, 2, 40, 4, 3, 17), (3, 4, 48, 1, 1, 24)]
+# (B, N, C, H, W, D): H != W, N = 2, odd D, a 1x1 map. The 1x1 map has N = 8: with
+# N = 4 the summary conv sees only 3 inputs, and in train mode its BN can divide by
+# a near-zero std, amplifying float32 rounding (both implementations) past 1e-5.
+SHAPES = [(2, 3, 32, 3, 2, 16), (1, 2, 40, 4, 3, 17), (2, 8, 48, 1, 1, 24)]
 SMALL = SHAPES[0]
 
 
@@ -174,11 +176,14 @@ def _strided(x):
     return wide[..., ::2]
 
 
-@pytest.mark.parametrize(
-    "layout",
-    [_strided, lambda x: x.contiguous(memory_format=torch.channels_last), lambda x: x.transpose(2, 3).contiguous().transpose(2, 3)],
-    ids=["strided", "channels_last", "transposed"],
-)
+LAYOUTS = {
+    "strided": _strided,
+    "channels_last": lambda x: x.contiguous(memory_format=torch.channels_last),
+    "transposed": lambda x: x.transpose(2, 3).contiguous().transpose(2, 3),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_memory_layouts(layout, training):
     layer = make_layer().train(training)
