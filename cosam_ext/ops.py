@@ -136,3 +136,8 @@ torch.library.register_autograd(
     _ncc_summary_backward,
     setup_context=_ncc_summary_setup_context,
 )
+
+# Under CPU autocast the reduction conv hands over bfloat16 maps while the
+# summary weight stays float32; the CPU kernels run in float32.
+for _op in ("cosam::ncc_cost_volume", "cosam::ncc_summary"):
+    torch.library.register_autocast(_op, "cpu", torch.float32)

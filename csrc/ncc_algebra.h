@@ -15,12 +15,19 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <tuple>
 
 #include "ncc_checks.h"
 
 namespace cosam {
+
+// The ops' inputs are cast once by their autocast rule; the ATen calls inside
+// a kernel must then keep that dtype, not be autocast again one by one.
+struct NoAutocast {
+  c10::impl::ExcludeDispatchKeyGuard guard{c10::autocast_dispatch_keyset};
+};
 
 // (N-1, K, P) view of a summary weight: slot s of every output channel.
 inline at::Tensor weight_by_slot(
@@ -44,6 +51,7 @@ template <class Kernels>
 at::Tensor ncc_summary_forward(
     const at::Tensor& x_in, const at::Tensor& weight,
     const std::optional<at::Tensor>& bias, int64_t num_frames, double eps) {
+  NoAutocast no_autocast;
   const char* op = "cosam::ncc_summary";
   const auto fb = check_frames(x_in, num_frames, eps, op);
   const int64_t K = check_summary_weight(x_in, fb, weight, bias, op);
@@ -69,6 +77,7 @@ template <class Kernels>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
     const at::Tensor& grad, const at::Tensor& x_in, const at::Tensor& weight,
     int64_t num_frames, double eps) {
+  NoAutocast no_autocast;
   const char* op = "cosam::ncc_summary_backward";
   const auto fb = check_frames(x_in, num_frames, eps, op);
   const int64_t K = check_summary_weight(x_in, fb, weight, std::nullopt, op);
@@ -124,6 +133,7 @@ void for_each_slot(int64_t num_frames, Fn&& fn) {
 template <class Kernels>
 at::Tensor ncc_cost_volume_forward(
     const at::Tensor& x_in, int64_t num_frames, double eps) {
+  NoAutocast no_autocast;
   const auto fb = check_frames(x_in, num_frames, eps, "cosam::ncc_cost_volume");
   const int64_t B = fb.clips, N = fb.frames, P = fb.positions;
 
@@ -145,6 +155,7 @@ template <class Kernels>
 at::Tensor ncc_cost_volume_backward(
     const at::Tensor& grad_in, const at::Tensor& x_in, int64_t num_frames,
     double eps) {
+  NoAutocast no_autocast;
   const char* op = "cosam::ncc_cost_volume_backward";
   const auto fb = check_frames(x_in, num_frames, eps, op);
   const int64_t B = fb.clips, N = fb.frames, P = fb.positions;

@@ -266,3 +266,19 @@ def test_deterministic(dtype):
         assert torch.equal(a, b)
     for name in first_grads:
         assert torch.equal(first_grads[name], second_grads[name]), name
+
+
+def test_cpu_autocast_runs_the_fused_ops_in_float32():
+    # Under autocast the reduction conv returns bfloat16 while the summary
+    # weight stays float32: the ops' autocast rule casts both to float32.
+    layer = make_layer(dtype=torch.float32).eval()
+    x = make_input(dtype=torch.float32)
+    grad_weight = torch.randn_like(x)
+    expected, expected_grads = forward_backward(layer, x, grad_weight)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result, grads = forward_backward(layer, x, grad_weight)
+    scale = expected.output.abs().max()
+    assert (result.output.float() - expected.output).abs().max() < 0.05 * scale
+    for name, grad in grads.items():
+        assert torch.isfinite(grad).all(), name
+        assert (grad.float() - expected_grads[name]).abs().max() < 0.1 * expected_grads[name].abs().max() + 1e-3, name
