@@ -1,10 +1,11 @@
 # make demo   install, build, run the quick-start example
 # make test   install, build, run the test-suite
+# make check-cuda-build   compile and link the CUDA backend (no GPU needed)
 PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
 SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu')
 
-.PHONY: install demo test clean
+.PHONY: install demo test check-cuda-build clean
 
 .requirements-installed: requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
@@ -20,6 +21,9 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest tests
+
+check-cuda-build:
+	bash scripts/check_cuda_build.sh
 
 clean:
 	rm -rf build *.egg-info $(EXTENSION) .requirements-installed

@@ -7,19 +7,32 @@ Build against the torch that is already installed:
 (without --no-build-isolation pip builds in a fresh environment with whatever
 torch it downloads there, and the extension then fails to load beside yours).
 
-Environment switches:
+Environment switches (by default the CUDA kernels are built when torch is a
+CUDA build and a CUDA toolkit is found, the CPU kernels alone otherwise):
     FORCE_CUDA=1      build the CUDA kernels even when no GPU is visible
     FORCE_ONLY_CPU=1  build the CPU kernels only
+    TORCH_CUDA_ARCH_LIST="8.0;8.6;9.0"  GPU architectures (this default)
     DEBUG=1           -O0 -g
 """
 import glob
 import os
 
+import torch
 from setuptools import find_packages, setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 DEBUG = os.getenv("DEBUG", "0") == "1"
+
+
+def with_cuda():
+    if os.getenv("FORCE_ONLY_CPU", "0") == "1":
+        return False
+    if os.getenv("FORCE_CUDA", "0") == "1":
+        return True
+    # The CPU torch wheel cannot compile .cu files (it lacks the CUDA headers
+    # of c10), so a toolkit alone is not enough.
+    return CUDA_HOME is not None and torch.version.cuda is not None
 
 
 def cpu_sources():
@@ -28,15 +41,27 @@ def cpu_sources():
     )
 
 
+def cuda_sources():
+    return sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))) + sorted(
+        glob.glob(os.path.join("csrc", "cuda", "*.cpp"))
+    )
+
+
 def extension():
     # ATen's parallel_for is header-inlined OpenMP in the torch wheels: without
     # -fopenmp the CPU kernels would silently run on one thread.
     cxx = ["-O0", "-g"] if DEBUG else ["-O3"]
     cxx += ["-fopenmp", "-DPy_LIMITED_API=0x03090000"]
-    return CppExtension(
+    Extension, sources, compile_args = CppExtension, cpu_sources(), {"cxx": cxx}
+    if with_cuda():
+        # Without a visible GPU torch cannot pick the architectures itself.
+        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;8.6;9.0")
+        compile_args["nvcc"] = ["-O0", "-g"] if DEBUG else ["-O3"]
+        Extension, sources = CUDAExtension, sources + cuda_sources()
+    return Extension(
         name="cosam_ext._C",
-        sources=cpu_sources(),
-        extra_compile_args={"cxx": cxx},
+        sources=sources,
+        extra_compile_args=compile_args,
         extra_link_args=["-fopenmp"],
         py_limited_api=True,
     )

@@ -1,0 +1,45 @@
+// Autocast for the cosam ops on CUDA. Under torch.autocast the reduction
+// conv before ncc_summary returns float16 (or bfloat16) while the summary
+// weight stays float32; as for F.linear, the floating inputs are cast to the
+// autocast dtype (float64 ones are left alone) and the op is redispatched
+// below autocast.
+#include <ATen/autocast_mode.h>
+#include <torch/library.h>
+
+namespace cosam::cuda {
+namespace {
+
+at::Tensor ncc_cost_volume_autocast(
+    const at::Tensor& x, int64_t num_frames, double eps) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      c10::DispatchKey::AutocastCUDA);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cosam::ncc_cost_volume", "")
+                             .typed<decltype(ncc_cost_volume_autocast)>();
+  const auto dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+  return op.call(at::autocast::cached_cast(dtype, x), num_frames, eps);
+}
+
+at::Tensor ncc_summary_autocast(
+    const at::Tensor& x, const at::Tensor& weight,
+    const std::optional<at::Tensor>& bias, int64_t num_frames, double eps) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      c10::DispatchKey::AutocastCUDA);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cosam::ncc_summary", "")
+                             .typed<decltype(ncc_summary_autocast)>();
+  const auto dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+  return op.call(
+      at::autocast::cached_cast(dtype, x),
+      at::autocast::cached_cast(dtype, weight),
+      at::autocast::cached_cast(dtype, bias), num_frames, eps);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cosam, AutocastCUDA, m) {
+  m.impl("ncc_cost_volume", &ncc_cost_volume_autocast);
+  m.impl("ncc_summary", &ncc_summary_autocast);
+}
+
+}  // namespace cosam::cuda

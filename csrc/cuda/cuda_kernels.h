@@ -1,0 +1,36 @@
+// The CUDA backend's fused elementwise kernels, as required by ncc_algebra.h,
+// and the device guard of its entry points.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include <optional>
+#include <tuple>
+
+#include "../ncc_checks.h"
+
+namespace cosam::cuda {
+
+struct CudaKernels {
+  static std::tuple<at::Tensor, at::Tensor> normalize(
+      const at::Tensor& x, const FrameBatch& fb, double eps);
+  static at::Tensor normalize_backward(
+      const at::Tensor& dz, const at::Tensor& z, const at::Tensor& stdev,
+      const FrameBatch& fb, double eps);
+  static at::Tensor slot_sums(
+      const at::Tensor& lo, const at::Tensor& hi, double scale);
+  static std::tuple<at::Tensor, at::Tensor> slot_sums_backward(
+      const at::Tensor& dv, double scale);
+};
+
+// Every CUDA entry point runs on the device of x, so that kernels and cuBLAS
+// calls go to that device's current stream. A CPU x (dispatched here by a
+// CUDA weight or grad) gets no guard: the op's device check then reports the
+// mismatch by argument name.
+inline c10::cuda::OptionalCUDAGuard guard_device_of(const at::Tensor& x) {
+  return c10::cuda::OptionalCUDAGuard(
+      x.is_cuda() ? std::make_optional(x.device()) : std::nullopt);
+}
+
+}  // namespace cosam::cuda

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Compile-and-link check of the CUDA backend, for machines without a GPU.
+#
+# Builds the whole extension (CPU and CUDA sources) against the CUDA 13.0
+# build of torch, kept in its own venv outside the source tree, into a
+# temporary directory: the source tree's cosam_ext/_C.abi3.so belongs to the
+# CPU torch and is left alone. Then loads the result in that venv and checks
+# that the CUDA and AutocastCUDA kernels are registered and the CPU ops run.
+# Any compile, link or load error makes it exit non-zero.
+#
+#   COSAM_CUDA_VENV       the venv (default ~/.cache/cosam_ext/venv-cu130)
+#   TORCH_CUDA_ARCH_LIST  architectures to compile (default 9.0: one is
+#                         enough to catch errors, and each costs build time)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${COSAM_CUDA_VENV:-$HOME/.cache/cosam_ext/venv-cu130}
+BUILD=$(mktemp -d)
+trap 'rm -rf "$BUILD"' EXIT
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+# torch 2.14.1 is the CUDA 13.0 build (about 5.5 GB; a no-op once installed).
+"$VENV/bin/python" -m pip install -q torch==2.14.1 numpy ninja setuptools wheel
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+
+# The toolkit under /usr/local/cuda has the compiler and runtime headers only;
+# cuBLAS and cuSPARSE headers come from the nvidia packages torch pulls in.
+echo "check_cuda_build: building with TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}"
+(
+  cd "$ROOT"
+  FORCE_CUDA=1 \
+  CUDA_HOME=${CUDA_HOME:-/usr/local/cuda} \
+  CPATH="$SITE/nvidia/cu13/include${CPATH:+:$CPATH}" \
+  TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} \
+  MAX_JOBS=${MAX_JOBS:-2} \
+    "$VENV/bin/python" setup.py -q build_ext --build-lib "$BUILD/lib" --build-temp "$BUILD/temp"
+)
+
+# The built library beside a copy of the Python package, imported from there
+# (not from the source tree).
+cp "$ROOT"/cosam_ext/*.py "$BUILD/lib/cosam_ext/"
+cd "$BUILD/lib"
+"$VENV/bin/python" - <<'PY'
+import os
+
+import torch
+
+import cosam_ext
+from cosam_ext import ops, reference
+
+assert cosam_ext.__file__.startswith(os.getcwd()), cosam_ext.__file__
+for op in ("ncc_cost_volume", "ncc_cost_volume_backward", "ncc_summary", "ncc_summary_backward"):
+    for key in ("CPU", "CUDA"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{op}", key), (op, key)
+for op in ("ncc_cost_volume", "ncc_summary"):
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{op}", "AutocastCUDA"), op
+
+x = torch.randn(6, 5, 3, 2, dtype=torch.float64, requires_grad=True)
+weight = torch.randn(4, 2 * 6, dtype=torch.float64, requires_grad=True)
+bias = torch.randn(4, dtype=torch.float64)
+torch.testing.assert_close(ops.ncc_summary(x, weight, bias, 3), reference.ncc_summary(x, weight, bias, 3))
+torch.testing.assert_close(ops.ncc_cost_volume(x, 3), reference.ncc_cost_volume(x, 3))
+assert torch.autograd.gradcheck(lambda x, weight: ops.ncc_summary(x, weight, bias, 3), (x, weight))
+print(f"check_cuda_build: ok (torch {torch.__version__}, CUDA {torch.version.cuda}: "
+      "CUDA and AutocastCUDA kernels registered, CPU ops match the reference)")
+PY

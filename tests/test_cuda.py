@@ -1,0 +1,304 @@
+"""The CUDA kernels of the cosam ops: against the CPU kernels and the reference
+oracle in every dtype, autograd, torch.compile with CUDA graphs, streams,
+autocast, several devices. Skipped as a whole where no GPU is present."""
+import copy
+
+import pytest
+import torch
+from testing import DTYPES, assert_close, frames, summary_params
+
+from cosam_ext import CosamLayer, ops, reference
+
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"
+)
+
+EPS = ops.DEFAULT_EPS
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+# (B, N, D, H, W, K): H != W, P = 1, N = 2 and 8, D not a multiple of 32 (nor of
+# 8), B = 1, K = 1, and P = 40 and 77 spanning several 32-position tiles of the
+# normalisation kernels without filling the last one.
+SHAPES = [
+    (2, 4, 16, 4, 3, 8),
+    (1, 2, 7, 1, 1, 3),
+    (2, 8, 9, 2, 3, 5),
+    (3, 3, 33, 5, 8, 1),
+    (1, 3, 70, 11, 7, 4),
+]
+
+NON_CONTIGUOUS = {
+    "strided": lambda x: torch.stack([x, torch.randn_like(x)], dim=-1)[..., 0],
+    "transposed": lambda x: x.transpose(2, 3).contiguous().transpose(2, 3),
+    "channels_last": lambda x: x.contiguous(memory_format=torch.channels_last),
+}
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def shape_id(shape):
+    return "B{}N{}D{}H{}W{}K{}".format(*shape)
+
+
+def make_inputs(shape, dtype=torch.float64, device="cuda"):
+    """x, weight, bias, grad of the summary, grad of the volume, num_frames.
+    Drawn from a fixed seed in float64 on the CPU: the same values for every
+    call with the same shape, on every device and in every dtype."""
+    clips, num_frames, channels, height, width, out_channels = shape
+    generator = torch.Generator().manual_seed(0)
+    x = frames(clips, num_frames, channels, height, width, generator=generator)
+    weight, bias = summary_params(num_frames, height, width, out_channels, generator=generator)
+    grad_summary = torch.randn(x.shape[0], out_channels, height, width, dtype=torch.float64, generator=generator)
+    grad_volume = torch.randn(x.shape[0], weight.shape[1], height, width, dtype=torch.float64, generator=generator)
+    tensors = (x, weight, bias, grad_summary, grad_volume)
+    return (*(t.to(device, dtype) for t in tensors), num_frames)
+
+
+def outputs_and_grads(fn, inputs, grad):
+    """[fn(*inputs), d<fn, grad>/d input for each input]. The inputs keep
+    their strides (no clone, which would make a strided input contiguous)."""
+    inputs = [t.detach().requires_grad_(True) for t in inputs]
+    out = fn(*inputs)
+    out.backward(grad)
+    return [out.detach(), *(t.grad for t in inputs)]
+
+
+def both_ops(impl, shape, dtype, device="cuda"):
+    """outputs_and_grads of ncc_summary and of ncc_cost_volume from `impl` (ops or reference)."""
+    x, weight, bias, grad_summary, grad_volume, num_frames = make_inputs(shape, dtype, device)
+    summary = outputs_and_grads(
+        lambda *t: impl.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad_summary
+    )
+    volume = outputs_and_grads(lambda x: impl.ncc_cost_volume(x, num_frames, EPS), [x], grad_volume)
+    return summary + volume
+
+
+def relative_error(actual, truth):
+    return ((actual.double() - truth).norm() / truth.norm()).item()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+def test_matches_cpu_and_reference(shape, dtype):
+    on_cuda = both_ops(ops, shape, dtype)
+    on_cpu = both_ops(ops, shape, dtype, device="cpu")
+    expected = both_ops(reference, shape, dtype, device="cpu")
+    for actual, cpu, want in zip(on_cuda, on_cpu, expected):
+        assert actual.is_cuda and actual.dtype == dtype
+        assert_close(actual.cpu(), want)
+        assert_close(actual.cpu(), cpu)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("shape", [(2, 4, 64, 8, 5, 16), (1, 3, 40, 7, 3, 8)], ids=shape_id)
+def test_half_precision_error_within_twice_the_references(shape, dtype):
+    # Both measured against float64; the reference's error is floored at the
+    # rounding of the exact result to `dtype`, which no implementation beats.
+    truth = both_ops(ops, shape, torch.float64)
+    ours = both_ops(ops, shape, dtype)
+    theirs = both_ops(reference, shape, dtype)
+    names = ["summary", "summary grad x", "grad weight", "grad bias", "volume", "volume grad x"]
+    for name, exact, actual, baseline in zip(names, truth, ours, theirs):
+        assert actual.dtype == dtype and torch.isfinite(actual).all(), name
+        allowed = 2 * max(relative_error(baseline, exact), relative_error(exact.to(dtype), exact))
+        assert relative_error(actual, exact) <= allowed, f"{name}: {relative_error(actual, exact)} > {allowed}"
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 2, 3, 4), (1, 2, 3, 1, 1, 1), (1, 2, 4, 6, 7, 2)], ids=shape_id)
+def test_gradcheck(shape):
+    x, weight, bias, _, _, num_frames = make_inputs(shape)
+    x, weight, bias = (t.requires_grad_(True) for t in (x, weight, bias))
+    assert torch.autograd.gradcheck(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), (x,))
+    assert torch.autograd.gradcheck(lambda *t: ops.ncc_summary(*t, num_frames, EPS), (x, weight, bias))
+    weight_4d = weight.detach()[:, :, None, None].requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda *t: ops.ncc_summary(*t, num_frames, EPS), (x, weight_4d, None))
+
+
+@pytest.mark.parametrize("dtype", (*DTYPES, torch.float16))
+def test_opcheck(dtype):
+    x, weight, bias, grad, grad_volume, num_frames = make_inputs((2, 3, 6, 5, 7, 4), dtype)
+    x, weight, bias = (t.requires_grad_(True) for t in (x, weight, bias))
+    torch.library.opcheck(torch.ops.cosam.ncc_cost_volume.default, (x, num_frames, EPS))
+    torch.library.opcheck(torch.ops.cosam.ncc_summary.default, (x, weight, bias, num_frames, EPS))
+    torch.library.opcheck(torch.ops.cosam.ncc_summary.default, (x, weight, None, num_frames, EPS))
+    torch.library.opcheck(
+        torch.ops.cosam.ncc_summary_backward.default, (grad, x.detach(), weight.detach(), num_frames, EPS)
+    )
+    torch.library.opcheck(
+        torch.ops.cosam.ncc_cost_volume_backward.default, (grad_volume, x.detach(), num_frames, EPS)
+    )
+
+
+def layer_outputs_and_grads(layer, x, grad, autocast=None):
+    """Output of the layer, run under torch.autocast("cuda", autocast) unless
+    None, and the gradients of its input and weights (the biases of convs
+    followed by BN have a zero gradient in train mode)."""
+    x = x.detach().clone().requires_grad_(True)
+    layer.zero_grad(set_to_none=True)
+    with torch.autocast("cuda", dtype=autocast, enabled=autocast is not None):
+        out = layer(x)
+    out.backward(grad.to(out.dtype))
+    weights = [p.grad for name, p in layer.named_parameters() if name.endswith("weight")]
+    return [out.detach().clone(), x.grad, *weights]
+
+
+def test_compile_reduce_overhead_layer():
+    # CUDA graphs capture on a side stream: a kernel launched on any stream
+    # but the current one breaks the capture.
+    torch._dynamo.reset()
+    layer = CosamLayer(48, 4, (6, 5), reduced_channels=20).cuda().eval()
+    as_reference = copy.deepcopy(layer)
+    as_reference.implementation = "reference"
+    compiled = torch.compile(layer, fullgraph=True, mode="reduce-overhead")
+    for _ in range(3):  # warm-up, recording, replay
+        x = torch.randn(8, 48, 6, 5, device="cuda")
+        grad = torch.randn_like(x)
+        torch.compiler.cudagraph_mark_step_begin()
+        actual = layer_outputs_and_grads(compiled, x, grad)
+        for got, eager, want in zip(
+            actual, layer_outputs_and_grads(layer, x, grad), layer_outputs_and_grads(as_reference, x, grad)
+        ):
+            assert_close(got, eager)
+            assert_close(got, want)
+
+
+def test_runs_on_the_current_stream():
+    x, weight, bias, grad, grad_volume, num_frames = make_inputs((2, 4, 40, 9, 7, 8), torch.float32)
+
+    def run_all(x):
+        return [
+            ops.ncc_summary(x, weight, bias, num_frames, EPS),
+            ops.ncc_cost_volume(x, num_frames, EPS),
+            *torch.ops.cosam.ncc_summary_backward(grad, x, weight, num_frames, EPS),
+            torch.ops.cosam.ncc_cost_volume_backward(grad_volume, x, num_frames, EPS),
+        ]
+
+    expected = run_all(x)
+    staged = torch.full_like(x, float("nan"))
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        # The stream is busy for a while before x is staged: a kernel launched
+        # on another stream would read the NaNs.
+        torch.cuda._sleep(50_000_000)
+        staged.copy_(x)
+        actual = run_all(staged)
+    torch.cuda.current_stream().wait_stream(stream)
+    for got, want in zip(actual, expected):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("layout", NON_CONTIGUOUS)
+def test_non_contiguous_inputs(layout):
+    x, weight, bias, grad, grad_volume, num_frames = make_inputs((2, 4, 40, 5, 7, 6))
+    strided = [NON_CONTIGUOUS[layout](t) for t in (x, grad, grad_volume)]
+    assert not any(t.is_contiguous() for t in strided)
+    weight_strided = weight.t().contiguous().t()
+    for actual, expected in zip(
+        outputs_and_grads(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [strided[0], weight_strided, bias], strided[1]),
+        outputs_and_grads(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad),
+    ):
+        assert_close(actual, expected)
+    for actual, expected in zip(
+        outputs_and_grads(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), [strided[0]], strided[2]),
+        outputs_and_grads(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), [x], grad_volume),
+    ):
+        assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16))
+def test_deterministic(dtype):
+    shape = (3, 4, 64, 9, 8, 16)
+    first, second = both_ops(ops, shape, dtype), both_ops(ops, shape, dtype)
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, *HALF_DTYPES))
+def test_constant_position_has_finite_gradient(dtype):
+    # A ReLU can zero all D values at a position: std = 0 there.
+    x, weight, bias, grad, grad_volume, num_frames = make_inputs((2, 3, 6, 3, 2, 4), dtype)
+    x[:, :, 1, 0] = 0.0
+    x[4, :, 2, 1] = 2.5
+    summary = outputs_and_grads(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad)
+    volume = outputs_and_grads(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), [x], grad_volume)
+    assert all(torch.isfinite(t).all() for t in summary + volume)
+    if dtype == torch.float32:
+        for actual, want in zip(
+            summary, outputs_and_grads(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x.cpu(), weight.cpu(), bias.cpu()], grad.cpu())
+        ):
+            assert_close(actual.cpu(), want)
+
+
+def test_empty_batch():
+    x, weight, bias, _, _, num_frames = make_inputs((0, 3, 5, 2, 2, 3))
+    assert ops.ncc_summary(x, weight, bias, num_frames, EPS).shape == (0, 3, 2, 2)
+    assert ops.ncc_cost_volume(x, num_frames, EPS).shape == (0, 8, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_ops_under_autocast(dtype):
+    x, weight, bias, _, _, num_frames = make_inputs((2, 3, 6, 3, 2, 4), torch.float32)
+    weight.requires_grad_(True)
+    with torch.autocast("cuda", dtype=dtype):
+        summary = ops.ncc_summary(x.to(dtype), weight, bias, num_frames, EPS)
+        volume = ops.ncc_cost_volume(x, num_frames, EPS)
+        volume_64 = ops.ncc_cost_volume(x.double(), num_frames, EPS)
+    assert summary.dtype == volume.dtype == dtype
+    assert volume_64.dtype == torch.float64  # autocast leaves float64 alone
+    summary.float().sum().backward()
+    assert weight.grad.dtype == torch.float32 and torch.isfinite(weight.grad).all()
+    expected = ops.ncc_summary(*(t.to(dtype) for t in (x, weight.detach(), bias)), num_frames, EPS)
+    assert torch.equal(summary, expected)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_layer_under_autocast(dtype):
+    # Under autocast the reduction conv returns `dtype` while the summary
+    # weight is float32: the op's autocast kernel makes them meet. Errors are
+    # measured against float64 and bounded by twice those of the reference
+    # implementation under the same autocast.
+    layer = CosamLayer(48, 4, (6, 5), reduced_channels=32).cuda()
+    x = torch.randn(8, 48, 6, 5, device="cuda")
+    grad = torch.randn_like(x)
+    as_reference = copy.deepcopy(layer)
+    as_reference.implementation = "reference"
+
+    def run(layer, autocast=None):
+        return layer_outputs_and_grads(copy.deepcopy(layer), x, grad, autocast)
+
+    truth = layer_outputs_and_grads(copy.deepcopy(layer).double(), x.double(), grad.double())
+    for exact, single, ours, theirs in zip(truth, run(layer), run(layer, dtype), run(as_reference, dtype)):
+        assert torch.isfinite(ours).all()
+        assert relative_error(ours, exact) <= 2 * relative_error(theirs, exact)
+        assert relative_error(ours, single) < 0.2
+
+
+def test_second_device():
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    # The current device stays cuda:0: without a device guard the kernels
+    # would run there, on memory of cuda:1.
+    assert torch.cuda.current_device() == 0
+    shape = (2, 3, 40, 5, 7, 4)
+    on_second = both_ops(ops, shape, torch.float32, device="cuda:1")
+    on_cpu = both_ops(ops, shape, torch.float32, device="cpu")
+    for actual, expected in zip(on_second, on_cpu):
+        assert actual.device == torch.device("cuda:1")
+        assert_close(actual.cpu(), expected)
+
+
+def test_device_mismatch_is_named():
+    x, weight, bias, grad, _, num_frames = make_inputs((2, 3, 6, 3, 2, 4), torch.float32)
+    cases = [
+        (lambda: ops.ncc_summary(x, weight.cpu(), bias, num_frames), "weight is on cpu"),
+        (lambda: ops.ncc_summary(x, weight, bias.cpu(), num_frames), "bias is on cpu"),
+        (lambda: ops.ncc_summary(x.cpu(), weight, bias, num_frames), "weight is on cuda"),
+        (lambda: torch.ops.cosam.ncc_summary_backward(grad.cpu(), x, weight, num_frames, EPS), "grad is on cpu"),
+    ]
+    for call, message in cases:
+        with pytest.raises(RuntimeError, match=message):
+            call()
