@@ -36,15 +36,18 @@ inline at::Tensor weight_by_slot(
       .transpose(0, 1);
 }
 
-// lo[s] = Z_s W_s^T and hi[s] = Z_{s+1} W_s^T, (N-1, B*D, K) each: frame m
-// sits in slot m of the later frames and in slot m-1 of the earlier ones.
-inline std::tuple<at::Tensor, at::Tensor> slot_products(
+// v[n] = V_n^T / D, (N, B*D, K): V_n^T sums Z_m W_s^T over the frames m in
+// the slots s of frame n. Frame m sits in slot m of the later frames and in
+// slot m-1 of the earlier ones, so lo[s] = Z_s W_s^T and hi[s] = Z_{s+1} W_s^T
+// (two GEMMs over all frames) and their prefix and suffix sums give every V_n.
+template <class Kernels>
+at::Tensor slot_sums_of(
     const at::Tensor& z, const at::Tensor& w_slots, const FrameBatch& fb) {
   const auto z_rows = z.view({fb.frames, fb.clips * fb.channels, fb.positions});
   const auto w_t = w_slots.transpose(1, 2);  // (N-1, P, K)
-  return {
+  return Kernels::slot_sums(
       at::bmm(z_rows.narrow(0, 0, fb.frames - 1), w_t),
-      at::bmm(z_rows.narrow(0, 1, fb.frames - 1), w_t)};
+      at::bmm(z_rows.narrow(0, 1, fb.frames - 1), w_t), 1.0 / fb.channels);
 }
 
 template <class Kernels>
@@ -60,9 +63,8 @@ at::Tensor ncc_summary_forward(
 
   const auto x = x_in.contiguous();
   auto [z, stdev] = Kernels::normalize(x, fb, eps);
-  auto [lo, hi] = slot_products(z, weight_by_slot(weight, fb), fb);
-  // v[n, b] = V_{n,b}^T / D, (D, K) per frame.
-  const auto v = Kernels::slot_sums(lo, hi, 1.0 / D).view({N * B, D, K});
+  const auto v = slot_sums_of<Kernels>(z, weight_by_slot(weight, fb), fb)
+                     .view({N * B, D, K});
   const auto z_frames = z.view({N * B, D, P});
   const auto logits = (bias.has_value() && bias->defined())
       ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
@@ -90,31 +92,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   const auto x = x_in.contiguous();
   auto [z, stdev] = Kernels::normalize(x, fb, eps);
   const auto w_slots = weight_by_slot(weight, fb);
-  auto [lo, hi] = slot_products(z, w_slots, fb);
-  const auto v = Kernels::slot_sums(lo, hi, 1.0 / D);
-
-  // G frame-major (N*B, K, P).
-  const auto g = grad.reshape({B, N, K, P}).permute({1, 0, 2, 3}).contiguous()
-                     .view({N * B, K, P});
   const auto z_frames = z.view({N * B, D, P});
-  const auto grad_bias = g.sum({0, 2});
-
-  // dV_n^T = Z_n G_n^T / D, then its slot sums give dlo / dhi.
-  const auto dv = at::bmm(z_frames, g.transpose(1, 2))
-                      .view({N, B * D, K});
-  auto [dlo, dhi] = Kernels::slot_sums_backward(dv, 1.0 / D);
-
-  // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
-  auto dz = at::bmm(v.view({N * B, D, K}), g).view({N, B * D, P});
-  dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
-  dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
-
-  // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
   const auto z_rows = z.view({N, B * D, P});
-  auto dw = at::bmm(dlo.transpose(1, 2), z_rows.narrow(0, 0, N - 1));
-  dw.baddbmm_(dhi.transpose(1, 2), z_rows.narrow(0, 1, N - 1));
-  const auto grad_weight =
-      dw.transpose(0, 1).contiguous().view(weight.sizes());
+
+  // Temporaries live in this block only, so that the peak is set by Z, dZ
+  // and dX rather than by everything at once.
+  at::Tensor dz, grad_weight, grad_bias;
+  {
+    // G frame-major (N*B, K, P).
+    const auto g = grad.reshape({B, N, K, P}).permute({1, 0, 2, 3})
+                       .contiguous().view({N * B, K, P});
+    grad_bias = g.sum({0, 2});
+
+    // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give dlo and dhi.
+    auto [dlo, dhi] = Kernels::slot_sums_backward(
+        at::bmm(z_frames, g.transpose(1, 2)).view({N, B * D, K}), 1.0 / D);
+
+    // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
+    dz = at::bmm(slot_sums_of<Kernels>(z, w_slots, fb).view({N * B, D, K}), g)
+             .view({N, B * D, P});
+    dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
+    dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
+
+    // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
+    auto dw = at::bmm(dlo.transpose(1, 2), z_rows.narrow(0, 0, N - 1));
+    dw.baddbmm_(dhi.transpose(1, 2), z_rows.narrow(0, 1, N - 1));
+    grad_weight = dw.transpose(0, 1).contiguous().view(weight.sizes());
+  }
 
   auto grad_x = Kernels::normalize_backward(dz, z, stdev, fb, eps);
   return {grad_x, grad_weight, grad_bias};
