@@ -1,11 +1,13 @@
 # make demo   install, build, run the quick-start example
 # make test   install, build, run the test-suite
 # make check-cuda-build   compile and link the CUDA backend (no GPU needed)
+# make benchmark         full benchmark run, then benchmarks/RESULTS.md and chart.png
+# make benchmark-smoke   every benchmark once on tiny shapes (CI)
 PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
 SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu')
 
-.PHONY: install demo test check-cuda-build clean
+.PHONY: install demo test check-cuda-build benchmark benchmark-smoke clean
 
 .requirements-installed: requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
@@ -21,6 +23,13 @@ demo: install
 
 test: install
 	$(PYTHON) -m pytest tests
+
+benchmark: install
+	$(PYTHON) -m pytest benchmarks --benchmark-json=benchmarks/results-cpu.json
+	$(PYTHON) benchmarks/report.py benchmarks/results-cpu.json
+
+benchmark-smoke: install
+	$(PYTHON) -m pytest benchmarks --smoke -q
 
 check-cuda-build:
 	bash scripts/check_cuda_build.sh

@@ -1,0 +1,113 @@
+"""Benchmark configuration: smoke mode, the parametrization over devices and
+cases, the timing helper, and what goes into the JSON besides the timings.
+
+    pytest benchmarks --smoke                      # every benchmark once, tiny shapes (CI)
+    pytest benchmarks --benchmark-json=PATH        # the full run
+"""
+import dataclasses
+import os
+import platform
+import shlex
+import sys
+import time
+
+import pytest
+import torch
+
+import cosam_ext
+import cases
+from peak_memory import peak_memory
+
+#: Full mode: rounds fill about this many seconds per benchmark, within the bounds.
+TARGET_SECONDS = 2.0
+MIN_ROUNDS, MAX_ROUNDS = 3, 20
+#: Load average (1, 5, 15 min) when the session started, before any benchmark ran.
+LOAD_AT_START = os.getloadavg()
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--smoke", action="store_true",
+        help="run every benchmark once on tiny shapes (also COSAM_BENCH_SMOKE=1)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    smoke = cases.is_smoke(metafunc.config)
+    parameters = {
+        "device": cases.devices(),
+        "op_case": cases.op_cases(smoke),
+        "op": cases.OPS,
+        "pass_": cases.PASSES,
+        "implementation": tuple(cases.IMPLEMENTATIONS),
+        "layer_part": cases.LAYER_PARTS,
+    }
+    for name, values in parameters.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, values, ids=[getattr(v, "id", str(v)) for v in values])
+
+
+@pytest.fixture
+def smoke(request):
+    return cases.is_smoke(request.config)
+
+
+@pytest.fixture
+def measure(benchmark, smoke):
+    """measure(make_inputs, call, device, memory_spec, **info): times call(inputs)
+    on fresh inputs from make_inputs() each round, records the peak memory of
+    one call and the case description in extra_info."""
+
+    def run(make_inputs, call, device, memory_spec, **info):
+        def setup():
+            inputs = make_inputs()
+            cases.synchronize(device)
+            return (inputs,), {}
+
+        def target(inputs):
+            call(inputs)
+            cases.synchronize(device)
+
+        rounds, warmup = 1, 0
+        if not smoke:  # one warm-up call, which also sizes the number of rounds
+            (inputs,), _ = setup()
+            start = time.perf_counter()
+            target(inputs)
+            seconds = time.perf_counter() - start
+            del inputs
+            rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, int(TARGET_SECONDS / max(seconds, 1e-6))))
+        benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        benchmark.extra_info.update(info, device=device, peak_memory_bytes=peak_memory(memory_spec, device))
+
+    return run
+
+
+def case_info(case):
+    return {"case": dataclasses.asdict(case), "case_id": case.id}
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info.update(
+        torch_version=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+        cuda_device=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        platform=platform.platform(),
+        cosam_ext_path=os.path.dirname(cosam_ext.__file__),
+        cosam_ext_library_built=_library_mtime(),
+        load_average_start=LOAD_AT_START,
+        smoke=cases.is_smoke(config),
+        command=" ".join([_pytest_invocation()] + [shlex.quote(arg) for arg in sys.argv[1:]]),
+    )
+
+
+def _library_mtime():
+    library = cosam_ext.ops._C.__file__
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(os.path.getmtime(library)))
+
+
+def _pytest_invocation():
+    return "python -m pytest" if sys.argv[0].endswith("__main__.py") else "pytest"
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["machine_info"]["load_average_end"] = os.getloadavg()
