@@ -71,10 +71,14 @@ setup(
     name="cosam_ext",
     version="0.1.0",
     description="COSAM co-segmentation attention for video re-ID: fused C++/CUDA ops",
-    packages=find_packages(include=["cosam_ext", "cosam_ext.*"]),
+    # cosam_ext (the op library) and cosam_reid (the pure-Python video re-ID
+    # stack under python/) install together.
+    packages=find_packages(include=["cosam_ext", "cosam_ext.*"]) + find_packages("python"),
+    package_dir={"cosam_reid": "python/cosam_reid"},
+    entry_points={"console_scripts": ["cosam-reid = cosam_reid.cli:main"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     options={"bdist_wheel": {"py_limited_api": "cp39"}},
     python_requires=">=3.9",
-    install_requires=["torch>=2.4", "numpy"],
+    install_requires=["torch>=2.4", "numpy", "pillow", "scipy", "tqdm", "pyyaml"],
 )
