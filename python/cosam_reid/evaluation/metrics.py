@@ -1,0 +1,146 @@
+"""mAP, CMC and mINP of a query x gallery ranking, vectorised over blocks of
+queries so that time is a few batched sorts and memory is bounded by the
+block size, not by the number of queries.
+
+Conventions (those of the MARS / Market-1501 protocol):
+- the gallery is sorted by ascending distance; equal distances keep gallery
+  order (a stable sort), so results never depend on the sort algorithm;
+- gallery entries of the query's identity seen by the query's camera are
+  excluded, and so are junk entries (pid -1): they neither count nor take a
+  rank position;
+- every other entry of another identity, distractors (MARS pid 0) included,
+  is a negative;
+- a query with no true match left is skipped and counted.
+"""
+from typing import Sequence
+
+import torch
+
+from .distances import JUNK_PID, as_tensor, block_distances, prepare_gallery
+from .results import DEFAULT_RANKS, Protocol, ReIDResult
+
+DEFAULT_BLOCK_SIZE = 256
+
+
+class _Totals:
+    """Running sums over query blocks (float64 so that the sums of
+    thousands of queries do not drift)."""
+
+    def __init__(self, ranks):
+        self.ranks = torch.as_tensor(ranks)
+        self.ap = 0.0
+        self.inp = 0.0
+        self.cmc = torch.zeros(len(ranks), dtype=torch.float64)
+        self.evaluated = 0
+        self.skipped = 0
+
+    def add_block(self, distances, query_pids, query_camids, gallery_pids, gallery_camids, ap_form):
+        order = torch.argsort(distances, dim=1, stable=True)
+        ranked_pids = gallery_pids[order]
+        same_pid = ranked_pids == query_pids[:, None]
+        excluded = (same_pid & (gallery_camids[order] == query_camids[:, None])) | (ranked_pids == JUNK_PID)
+        del order, ranked_pids
+        kept = ~excluded
+        match = same_pid & kept
+        # 1-based position of each kept entry among the kept entries.
+        position = torch.cumsum(kept, dim=1, dtype=torch.int32)
+        hits = torch.cumsum(match, dim=1, dtype=torch.int32)
+        num_matches = hits[:, -1]
+        has_match = num_matches > 0
+        self.skipped += int((~has_match).sum())
+        if not has_match.any():
+            return
+        match, position, hits, num_matches = match[has_match], position[has_match], hits[has_match], num_matches[has_match]
+
+        # Excluded entries before the first kept one have position 0; they
+        # never count (match is False there), the clamp only avoids 0/0.
+        position_f = position.double().clamp(min=1)
+        precision = hits.double() / position_f
+        if ap_form == "trapezoid":
+            # Mean of the precision just before and at each true match; the
+            # precision "before" the first position is 1.
+            before = (hits - 1).double() / (position_f - 1).clamp(min=1)
+            precision = (precision + torch.where(position == 1, 1.0, before)) / 2
+        self.ap += float(((precision * match).sum(1) / num_matches).sum())
+
+        first = torch.where(match, position, torch.iinfo(torch.int32).max).amin(1)
+        last = torch.where(match, position, 0).amax(1)
+        self.inp += float((num_matches.double() / last).sum())
+        self.cmc += (first[:, None] <= self.ranks[None, :]).sum(0)
+        self.evaluated += int(has_match.sum())
+
+    def result(self, protocol):
+        if self.evaluated == 0:
+            raise ValueError("no query has a true match in the gallery: nothing to evaluate")
+        n = self.evaluated
+        return ReIDResult(
+            mAP=self.ap / n,
+            cmc={int(r): float(c) / n for r, c in zip(self.ranks, self.cmc)},
+            mINP=self.inp / n,
+            num_queries=n + self.skipped,
+            num_skipped=self.skipped,
+            protocol=protocol,
+        )
+
+
+def _labels(values, length, what):
+    labels = as_tensor(values, torch.int64).reshape(-1)
+    if labels.numel() != length:
+        raise ValueError(f"{what}: {labels.numel()} labels for {length} entries")
+    return labels
+
+
+def metrics_from_distances(distances, query_pids, gallery_pids, query_camids, gallery_camids, *,
+                           average_precision: str = "non-interpolated", ranks: Sequence[int] = DEFAULT_RANKS,
+                           protocol: Protocol = None, block_size: int = DEFAULT_BLOCK_SIZE) -> ReIDResult:
+    """Metrics of a precomputed (Q, G) distance matrix (any array-like)."""
+    distances = as_tensor(distances)
+    if distances.dim() != 2:
+        raise ValueError(f"distances must be a (queries, gallery) matrix, got shape {tuple(distances.shape)}")
+    num_queries, num_gallery = distances.shape
+    if protocol is None:
+        protocol = Protocol(average_precision=average_precision, ranks=tuple(ranks))
+    query_pids = _labels(query_pids, num_queries, "query pids")
+    query_camids = _labels(query_camids, num_queries, "query camids")
+    gallery_pids = _labels(gallery_pids, num_gallery, "gallery pids")
+    gallery_camids = _labels(gallery_camids, num_gallery, "gallery camids")
+    totals = _Totals(protocol.ranks)
+    for start in range(0, num_queries, block_size):
+        block = slice(start, start + block_size)
+        totals.add_block(distances[block], query_pids[block], query_camids[block],
+                         gallery_pids, gallery_camids, protocol.average_precision)
+    return totals.result(protocol)
+
+
+def evaluate(query_features, gallery_features, query_pids, gallery_pids, query_camids, gallery_camids, *,
+             protocol: Protocol = Protocol(), block_size: int = DEFAULT_BLOCK_SIZE) -> ReIDResult:
+    """Rank the gallery for every query by feature distance and score the
+    rankings. The distance matrix is built `block_size` queries at a time.
+
+    In the "official" gallery mode the query set is appended to the gallery;
+    each query then meets itself there, as a same-identity same-camera entry,
+    which the exclusion rule removes.
+    """
+    queries = as_tensor(query_features)
+    gallery = as_tensor(gallery_features)
+    if queries.dim() != 2 or gallery.dim() != 2 or queries.shape[1] != gallery.shape[1]:
+        raise ValueError(f"features must be (queries, F) and (gallery, F), got {tuple(queries.shape)}"
+                         f" and {tuple(gallery.shape)}")
+    query_pids = _labels(query_pids, len(queries), "query pids")
+    query_camids = _labels(query_camids, len(queries), "query camids")
+    gallery_pids = _labels(gallery_pids, len(gallery), "gallery pids")
+    gallery_camids = _labels(gallery_camids, len(gallery), "gallery camids")
+    if protocol.gallery_mode == "official":
+        gallery = torch.cat([gallery, queries])
+        gallery_pids = torch.cat([gallery_pids, query_pids])
+        gallery_camids = torch.cat([gallery_camids, query_camids])
+
+    prepared = prepare_gallery(gallery, protocol.distance)
+    sq_norms = prepared.square().sum(1) if protocol.distance == "euclidean" else None
+    totals = _Totals(protocol.ranks)
+    for start in range(0, len(queries), block_size):
+        block = slice(start, start + block_size)
+        distances = block_distances(queries[block], prepared, protocol.distance, sq_norms)
+        totals.add_block(distances, query_pids[block], query_camids[block],
+                         gallery_pids, gallery_camids, protocol.average_precision)
+    return totals.result(protocol)
