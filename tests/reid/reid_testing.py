@@ -1,0 +1,29 @@
+"""Helpers of the re-ID tests: a tiny in-memory video re-ID dataset and configs."""
+import numpy as np
+
+from cosam_reid.data.tracklets import Tracklet
+
+TINY_INPUT_SIZE = (64, 32)
+
+
+def tiny_tracklets(num_identities=6, tracklets_per_identity=2, frames=(3, 6), seed=0, size=(72, 36)):
+    """Identities are two-coloured figures (upper and lower body colours per
+    identity) on noisy backgrounds; each tracklet shifts the figure a little
+    from frame to frame. Frame counts are drawn from the range frames."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    tracklets = []
+    for pid in range(num_identities):
+        upper, lower = rng.integers(0, 256, size=(2, 3))
+        for camid in range(tracklets_per_identity):
+            length = int(rng.integers(frames[0], frames[1] + 1))
+            shift = int(rng.integers(-3, 4))
+            clip = []
+            for position in range(length):
+                image = rng.integers(0, 256, size=(height, width, 3)).astype(np.float32) * 0.3
+                left = width // 4 + (shift * position) % 4
+                image[height // 8: height // 2, left: left + width // 2] = upper
+                image[height // 2: height - height // 8, left: left + width // 2] = lower
+                clip.append(image.clip(0, 255).astype(np.uint8))
+            tracklets.append(Tracklet(tuple(clip), pid, camid))
+    return tracklets
