@@ -27,3 +27,24 @@ def tiny_tracklets(num_identities=6, tracklets_per_identity=2, frames=(3, 6), se
                 clip.append(image.clip(0, 255).astype(np.uint8))
             tracklets.append(Tracklet(tuple(clip), pid, camid))
     return tracklets
+
+
+def tiny_config(output_dir, *overrides):
+    """A resolved config for a seconds-long CPU run: ResNet18 with COSAM_4,5 on
+    64x32 frames, N=4, 3 identities x 2 clips per batch."""
+    from cosam_reid.config import load_config
+
+    return load_config(
+        None,
+        [
+            "model.backbone=resnet18",
+            "data.input_size=[64, 32]",
+            "data.identities_per_batch=3",
+            "data.instances_per_identity=2",
+            "data.num_workers=0",
+            "train.device=cpu",
+            "train.epochs=2",
+            f"train.output_dir={output_dir}",
+            *overrides,
+        ],
+    )

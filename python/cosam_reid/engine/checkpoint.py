@@ -1,0 +1,73 @@
+"""Checkpoints: written atomically, checked against the model they load into."""
+import dataclasses
+import os
+
+import torch
+
+from ..models import ModelSpec, VideoReIDModel
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def atomic_save(payload, path):
+    """torch.save to a temporary file beside path, flushed to disk, then renamed
+    over path: a kill leaves the old checkpoint or the new one, never half of one."""
+    path = os.fspath(path)
+    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "wb") as file:
+            torch.save(payload, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def read_checkpoint(path, map_location="cpu"):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(checkpoint, dict) or "model_spec" not in checkpoint or "model" not in checkpoint:
+        raise ValueError(f"{path} is not a cosam_reid checkpoint (no model_spec/model entries)")
+    return checkpoint
+
+
+def check_model_spec(checkpoint, model, path):
+    """Raises naming each field where the checkpoint's model differs from model."""
+    saved = _spec_dict(ModelSpec(**checkpoint["model_spec"]))
+    own = _spec_dict(model.spec)
+    differences = [
+        f"{field}: {saved[field]!r} in the checkpoint, {own[field]!r} in the model"
+        for field in own
+        if saved[field] != own[field]
+    ]
+    if differences:
+        raise ValueError(f"checkpoint {path} is of another architecture:\n  " + "\n  ".join(differences))
+
+
+def load_model_weights(model, path, map_location="cpu"):
+    """Loads the model weights of a checkpoint into model after checking that
+    the checkpoint was saved from a model of the same spec."""
+    checkpoint = read_checkpoint(path, map_location)
+    check_model_spec(checkpoint, model, path)
+    model.load_state_dict(checkpoint["model"])
+    return checkpoint
+
+
+def model_from_checkpoint(path, map_location="cpu"):
+    """The VideoReIDModel a checkpoint was saved from, with its weights."""
+    checkpoint = read_checkpoint(path, map_location)
+    model = VideoReIDModel(ModelSpec(**checkpoint["model_spec"]))
+    model.load_state_dict(checkpoint["model"])
+    return model
+
+
+def spec_payload(spec):
+    """The ModelSpec as plain lists and numbers (checkpoints load with weights_only)."""
+    return {field: list(value) if isinstance(value, tuple) else value for field, value in _spec_dict(spec).items()}
+
+
+def _spec_dict(spec):
+    return dataclasses.asdict(spec)
