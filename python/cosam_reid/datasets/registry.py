@@ -39,3 +39,12 @@ def build_dataset(name: str, root, **options):
     as in torchreid). Options go to the loader: split_id for iLIDS-VID and
     PRID2011, verbose for all, the generator's settings for synthetic."""
     return LOADERS[canonical_name(name)](root, **options)
+
+
+# Datasets evaluated as the mean over their fixed train/test splits.
+SPLIT_COUNTS = {"ilids-vid": 10, "prid2011": 10}
+
+
+def split_ids(name: str):
+    """The split ids a full evaluation of `name` averages over ([None]: no splits)."""
+    return list(range(SPLIT_COUNTS[canonical_name(name)])) if canonical_name(name) in SPLIT_COUNTS else [None]

@@ -1,8 +1,11 @@
 """Evaluation: test features, distances, ranking metrics (mAP, CMC, mINP),
 and the protocol printed beside every result."""
 from .distances import pairwise_distances
+from .features import clip_indices, extract_features
 from .metrics import evaluate, metrics_from_distances
+from .pipeline import EvaluationFeatures, compute_test_features, evaluate_model
 from .results import Protocol, ReIDResult, average_results
 
-__all__ = ["Protocol", "ReIDResult", "average_results", "evaluate", "metrics_from_distances",
+__all__ = ["EvaluationFeatures", "Protocol", "ReIDResult", "average_results", "clip_indices", "evaluate",
+           "compute_test_features", "evaluate_model", "extract_features", "metrics_from_distances",
            "pairwise_distances"]

@@ -104,14 +104,18 @@ class ReIDResult:
         return "\n".join(lines)
 
 
-def average_results(results: Sequence[ReIDResult]) -> ReIDResult:
+def average_results(results: Sequence[ReIDResult], dataset: Optional[str] = None) -> ReIDResult:
     """The mean of per-split results (iLIDS-VID and PRID2011 report the mean
-    over their 10 splits). All results must share one protocol."""
+    over their 10 splits). The results must share one protocol, apart from
+    the dataset name, which becomes `dataset` (by default the distinct names
+    joined)."""
     if not results:
         raise ValueError("no results to average")
-    protocols = {r.protocol for r in results}
+    protocols = {dataclasses.replace(r.protocol, dataset=None) for r in results}
     if len(protocols) != 1:
         raise ValueError(f"cannot average results of different protocols: {protocols}")
+    if dataset is None:
+        dataset = ", ".join(dict.fromkeys(r.protocol.dataset for r in results if r.protocol.dataset)) or None
     count = len(results)
     return ReIDResult(
         mAP=sum(r.mAP for r in results) / count,
@@ -119,6 +123,6 @@ def average_results(results: Sequence[ReIDResult]) -> ReIDResult:
         mINP=sum(r.mINP for r in results) / count,
         num_queries=sum(r.num_queries for r in results),
         num_skipped=sum(r.num_skipped for r in results),
-        protocol=results[0].protocol,
+        protocol=dataclasses.replace(results[0].protocol, dataset=dataset),
         num_splits=sum(r.num_splits for r in results),
     )

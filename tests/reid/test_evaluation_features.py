@@ -1,0 +1,166 @@
+"""Dense and evenly test sampling, chunked feature extraction, and the
+model-on-dataset pipeline with its CLI entry point."""
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset
+from cosam_reid.evaluation import EvaluationFeatures, Protocol, clip_indices, evaluate_model, extract_features
+from cosam_reid.evaluation import cli
+from dataset_fixtures import make_ilids
+
+
+def test_dense_clips_cover_every_frame_and_pad_the_last():
+    assert clip_indices(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+    assert clip_indices(8, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert clip_indices(3, 4) == [[0, 1, 2, 2]]
+
+
+def test_evenly_spaced_frames():
+    assert clip_indices(10, 4, "evenly", num_frames=4) == [[0, 2, 5, 7]]
+    assert clip_indices(16, 4, "evenly", num_frames=8) == [[0, 2, 4, 6], [8, 10, 12, 14]]
+    assert clip_indices(2, 4, "evenly", num_frames=4) == [[0, 1, 1, 1]]
+    with pytest.raises(ValueError, match="num_frames"):
+        clip_indices(10, 4, "evenly")
+    with pytest.raises(ValueError, match="unknown test sampling"):
+        clip_indices(10, 4, "random")
+
+
+def frame(value):
+    return np.full((4, 2, 3), value, dtype=np.uint8)
+
+
+def to_tensor(image):
+    return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
+
+
+class RecordingModel:
+    """Feature of a clip: [mean value of its frames, value of its first frame];
+    remembers the batch shapes it saw."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, clips):
+        self.shapes.append(tuple(clips.shape))
+        return torch.stack([clips.mean((1, 2, 3, 4)), clips[:, 0].mean((1, 2, 3))], dim=1)
+
+
+def test_tracklet_feature_is_the_mean_of_its_clip_features():
+    tracklet = Tracklet(frames=[frame(10 * i) for i in range(5)], pid=1, camid=0)
+    features = extract_features(RecordingModel(), [tracklet], to_tensor, clip_length=2)
+    # Clips [0, 1], [2, 3], [4, 4]: means 5, 25, 40; first frames 0, 20, 40.
+    assert features.tolist() == [pytest.approx([70 / 3, 20.0])]
+
+
+@pytest.mark.parametrize("clips_per_batch", [1, 2, 3, 5])
+def test_chunked_extraction_equals_unchunked(clips_per_batch):
+    rng = np.random.default_rng(0)
+    tracklets = [Tracklet(frames=[frame(v) for v in rng.integers(0, 255, length)], pid=i, camid=0)
+                 for i, length in enumerate([1, 7, 4, 12, 3])]
+    whole = extract_features(RecordingModel(), tracklets, to_tensor, clip_length=4, clips_per_batch=100)
+    model = RecordingModel()
+    chunked = extract_features(model, tracklets, to_tensor, clip_length=4, clips_per_batch=clips_per_batch)
+    assert torch.allclose(whole, chunked)
+    # Memory bound: never more than clips_per_batch clips of N frames at once.
+    assert max(shape[0] for shape in model.shapes) == clips_per_batch
+    assert all(shape[1:] == (4, 3, 4, 2) for shape in model.shapes)
+
+
+def test_module_is_evaluated_in_eval_mode_and_restored():
+    class Pool(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dropout = torch.nn.Dropout(0.9)
+
+        def forward(self, clips):
+            assert not self.training
+            return self.dropout(clips.mean((1, 3, 4)))
+
+    model = Pool().train()
+    tracklets = [Tracklet(frames=[frame(7)] * 3, pid=0, camid=0)]
+    assert extract_features(model, tracklets, to_tensor, clip_length=2).tolist() == [[7.0, 7.0, 7.0]]
+    assert model.training
+
+
+def test_model_with_a_wrong_output_shape_is_reported():
+    tracklets = [Tracklet(frames=[frame(1)] * 2, pid=0, camid=0)]
+    with pytest.raises(ValueError, match=r"\(B, F\) features"):
+        extract_features(lambda clips: clips, tracklets, to_tensor, clip_length=2)
+
+
+def coloured_dataset():
+    """Identity p is grey level 40 p; the gallery holds a distractor (pid 0)
+    and cross-camera tracklets of each query identity."""
+    def tracklet(pid, camid, level, length=5):
+        return Tracklet(frames=[frame(level)] * length, pid=pid, camid=camid)
+
+    return VideoReIDDataset(
+        name="toy", train=[tracklet(0, 0, 10)],
+        query=[tracklet(1, 0, 40), tracklet(2, 0, 80), tracklet(3, 1, 120)],
+        gallery=[tracklet(3, 0, 125), tracklet(2, 1, 78), tracklet(0, 1, 42), tracklet(1, 1, 30, length=9)])
+
+
+def mean_level(clips):
+    return clips.mean((2, 3, 4))  # (B, N): one feature per frame position
+
+
+def test_evaluate_model_on_a_dataset_prints_the_protocol():
+    result = evaluate_model(mean_level, coloured_dataset(), to_tensor, clip_length=2,
+                            protocol=Protocol(gallery_mode="torchreid"))
+    # pid 1 (40) is nearer the distractor (42) than its match (30): R1 2/3.
+    assert result.cmc[1] == pytest.approx(2 / 3) and result.cmc[5] == 1.0
+    assert result.mAP == pytest.approx((1 / 2 + 1 + 1) / 3)
+    text = str(result)
+    assert "dataset: toy" in text and "dense: all frames in consecutive 2-frame clips" in text
+
+
+def test_saved_features_through_the_cli(tmp_path, capsys, monkeypatch):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    path = str(tmp_path / "features.pt")
+
+    def load_model(args, split_id):
+        assert split_id is None  # synthetic has no splits
+        return mean_level, to_tensor
+
+    dataset = coloured_dataset()
+    args = parser.parse_args(["--dataset", "synthetic", "--clip-length", "2", "--save-features", path])
+    monkeypatch.setattr(cli, "build_dataset", lambda name, root, **options: dataset)
+    from_model = cli.run(args, load_model)
+    from_file = cli.run(parser.parse_args(["--features", path, "--gallery-mode", "official", "--ap", "trapezoid"]))
+    saved = EvaluationFeatures.load(path)
+    assert saved.query.shape == (3, 2) and saved.gallery_pids.tolist() == [3, 2, 0, 1]
+    assert from_model.protocol.gallery_mode == "torchreid"
+    assert from_file.protocol.gallery_mode == "official" and from_file.protocol.dataset == "toy"
+    output = capsys.readouterr().out
+    assert output.count("Protocol:") == 2 and "trapezoid" in output
+
+
+def test_cli_without_features_or_model_explains(tmp_path):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    with pytest.raises(ValueError, match="--features"):
+        cli.run(parser.parse_args(["--root", str(tmp_path)]))
+
+
+def test_cli_averages_all_splits_with_one_model_per_split(tmp_path, capsys):
+    make_ilids(tmp_path)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    requested = []
+
+    def load_model(args, split_id):
+        requested.append(split_id)
+        return mean_level, to_tensor
+
+    result = cli.run(parser.parse_args(["--dataset", "ilids-vid", "--root", str(tmp_path), "--split-id", "all",
+                                        "--clip-length", "2"]), load_model)
+    assert requested == list(range(10))
+    # Every fixture frame has the same grey level: all distances tie, so in
+    # each split the first query's match is first and the second's second.
+    assert result.num_splits == 10 and result.num_queries == 20
+    assert result.mAP == pytest.approx((1 + 1 / 2) / 2) and result.cmc[1] == pytest.approx(1 / 2)
+    assert "mean over 10 splits" in capsys.readouterr().out
