@@ -12,16 +12,19 @@ from cosam_reid.evaluation import cli
 from dataset_fixtures import make_ilids
 
 
-def test_dense_clips_cover_every_frame_and_pad_the_last():
-    assert clip_indices(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 9, 9]]
+def test_dense_clips_cover_every_frame_and_cycle_the_last():
+    assert clip_indices(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 8, 9]]
     assert clip_indices(8, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert clip_indices(3, 4) == [[0, 1, 2, 2]]
+    assert clip_indices(3, 4) == [[0, 1, 2, 0]]
+    assert clip_indices(9, 4)[-1] == [8, 8, 8, 8]
 
 
 def test_evenly_spaced_frames():
     assert clip_indices(10, 4, "evenly", num_frames=4) == [[0, 2, 5, 7]]
     assert clip_indices(16, 4, "evenly", num_frames=8) == [[0, 2, 4, 6], [8, 10, 12, 14]]
+    # Too short: all frames, then the last repeated (torchreid).
     assert clip_indices(2, 4, "evenly", num_frames=4) == [[0, 1, 1, 1]]
+    assert clip_indices(10, 4, "evenly", num_frames=6) == [[0, 1, 3, 5], [6, 8, 6, 8]]
     with pytest.raises(ValueError, match="num_frames"):
         clip_indices(10, 4, "evenly")
     with pytest.raises(ValueError, match="unknown test sampling"):

@@ -6,7 +6,7 @@ else about either is assumed. A tracklet's feature is the mean of the
 features of its clips:
 
 - "dense": every frame, in consecutive clips of N frames, the last clip
-  padded by repeating its last frame;
+  padded by cycling its own frames;
 - "evenly": `num_frames` frames spread evenly over the tracklet (torchreid's
   test sampling), then split into clips of N the same way.
 
@@ -33,9 +33,12 @@ def evenly_spaced(length: int, count: int) -> List[int]:
 
 
 def split_into_clips(indices: Sequence[int], clip_length: int) -> List[List[int]]:
-    """Consecutive clips of `clip_length`; the last one padded with its last frame."""
+    """Consecutive clips of `clip_length`; a short last clip is padded by
+    cycling its own frames ([8, 9] -> [8, 9, 8, 9]), as the authors' test
+    code (after Gao and Nevatia) does and as training clips are padded."""
     clips = [list(indices[start:start + clip_length]) for start in range(0, len(indices), clip_length)]
-    clips[-1] += [clips[-1][-1]] * (clip_length - len(clips[-1]))
+    last = clips[-1]
+    clips[-1] = [last[i % len(last)] for i in range(clip_length)]
     return clips
 
 
