@@ -64,6 +64,12 @@ def _checked(name, default, value, source):
     expected = type(default)
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if expected is float and isinstance(value, str):
+        # PyYAML (YAML 1.1) reads 1e-3, without a dot, as a string.
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if type(value) is not expected:
         raise ConfigError(
             f"{source}: {name!r} must be a {expected.__name__} (like the default {default!r}), got {value!r}"
