@@ -1,0 +1,64 @@
+import os
+
+import pytest
+import torch
+
+from cosam_reid.engine.checkpoint import (
+    atomic_save,
+    load_model_weights,
+    model_from_checkpoint,
+    read_checkpoint,
+    spec_payload,
+)
+from cosam_reid.models import build_model
+
+
+def save_model(model, path):
+    torch.save({"model_spec": spec_payload(model.spec), "model": model.state_dict()}, path)
+
+
+def tiny(backbone="resnet18", **options):
+    options.setdefault("cosam_blocks", (5,))
+    return build_model(backbone, num_classes=3, num_frames=4, input_size=(64, 32), **options)
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    atomic_save({"step": 1}, path)
+    with pytest.raises(Exception):
+        atomic_save({"step": 2, "unpicklable": lambda: None}, path)
+    assert torch.load(path) == {"step": 1}
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]
+    atomic_save({"step": 3}, path)
+    assert torch.load(path) == {"step": 3}
+
+
+def test_model_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = tiny(temporal_pooling="attention").eval()
+    save_model(model, tmp_path / "m.pt")
+    restored = model_from_checkpoint(tmp_path / "m.pt").eval()
+    assert restored.spec == model.spec
+    clips = torch.randn(2, 4, 3, 64, 32)
+    with torch.no_grad():
+        assert torch.equal(restored(clips), model(clips))
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    save_model(tiny(), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"another architecture:\n  backbone: 'resnet18' in the checkpoint, 'resnet34'"):
+        load_model_weights(tiny("resnet34"), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"cosam_blocks: \(5,\) in the checkpoint, \(4, 5\) in the model"):
+        load_model_weights(tiny(cosam_blocks=(4, 5)), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"input_size: \(64, 32\) in the checkpoint, \(128, 64\)"):
+        load_model_weights(build_model("resnet18", num_classes=3, num_frames=4, input_size=(128, 64),
+                                       cosam_blocks=(5,)), tmp_path / "m.pt")
+    load_model_weights(tiny(), tmp_path / "m.pt")
+
+
+def test_not_a_checkpoint(tmp_path):
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "weights.pt")
+    with pytest.raises(ValueError, match="weights.pt is not a cosam_reid checkpoint"):
+        read_checkpoint(tmp_path / "weights.pt")
+    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*missing.pt"):
+        read_checkpoint(tmp_path / "missing.pt")
