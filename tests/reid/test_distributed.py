@@ -1,0 +1,74 @@
+"""Two gloo processes on the CPU against one process with the same global batch.
+
+Equal results need an equal loss and equal gradients:
+- the sampler gives rank r identities r*P..r*P+P-1 of the global P x K batch
+  (same clips, same per-clip seeds), and DDP averages the ranks' gradients, so
+  the mean of the two per-rank mean losses is the one-process mean loss;
+- BatchNorm is frozen (train.freeze_bn): in training mode each rank would
+  normalise with its own half-batch statistics, and torch's SyncBatchNorm,
+  which would share them, has no CPU implementation;
+- the triplet term is off: batch-hard mining looks for the hardest pairs
+  within a rank's batch, not within the global batch.
+What is left differs only in the order of floating-point sums: the losses
+agree to 1e-5, each parameter's update to 2% of its norm (see below).
+"""
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from cosam_reid.data.tracklets import VideoReIDDataset
+from cosam_reid.engine.checkpoint import read_checkpoint
+from cosam_reid.engine.metrics import read_metrics
+from cosam_reid.engine.train_command import build_training_model, train
+from cosam_reid.engine.trainer import seed_everything
+from reid_testing import tiny_config, tiny_tracklets
+
+WORLD_SIZE = 2
+GLOBAL_IDENTITIES = 4
+SHARED = ["train.freeze_bn=true", "loss.triplet_weight=0.0", "model.cosam_blocks=[4, 5]", "train.epochs=2"]
+
+
+def dataset():
+    # 8 identities x 2 tracklets, 4 x 2 clips per global batch: 2 steps per epoch.
+    return VideoReIDDataset("tiny", tiny_tracklets(num_identities=8), [], [])
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_rank(rank, port, output_dir):
+    torch.set_num_threads(1)
+    os.environ.update(
+        RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE),
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )
+    per_rank = f"data.identities_per_batch={GLOBAL_IDENTITIES // WORLD_SIZE}"
+    train(tiny_config(output_dir, per_rank, *SHARED), dataset())
+
+
+def test_two_gloo_processes_equal_one_process(tmp_path):
+    mp.spawn(run_rank, args=(free_port(), str(tmp_path / "ddp")), nprocs=WORLD_SIZE, join=True)
+    single_config = tiny_config(tmp_path / "single", f"data.identities_per_batch={GLOBAL_IDENTITIES}", *SHARED)
+    single = train(single_config, dataset())
+
+    distributed = read_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
+    assert distributed["progress"]["global_step"] == single.progress.global_step == 4
+    seed_everything(1)
+    initial = build_training_model(single_config, num_classes=8).state_dict()
+    for name, parameter in single.model.named_parameters():
+        update = parameter.detach() - initial[name]
+        difference = distributed["model"][name] - parameter.detach()
+        # Adam divides by the root of the squared-gradient average, so where a
+        # gradient is near zero, rounding alone can move an element by up to
+        # the learning rate; the tensor as a whole must agree.
+        assert update.norm() > 0, name
+        assert difference.norm() < 0.02 * update.norm(), name
+    ddp_losses = [float(row["loss"]) for row in read_metrics(tmp_path / "ddp")]
+    single_losses = [float(row["loss"]) for row in read_metrics(tmp_path / "single")]
+    assert ddp_losses == pytest.approx(single_losses, rel=1e-5)
