@@ -2,10 +2,12 @@
 // ../shared/DESIGN.md section 2, written once against ATen. A backend supplies
 // the fused elementwise kernels as static members of `Kernels`:
 //
-//   normalize(x, fb, eps) -> (z, stdev)
+//   normalize(x, fb, eps) -> (z, mean, stdev)
 //       x clip-major (B*N, D, H, W) contiguous; z frame-major (N, B, D, P),
-//       z = (x - mean_D) / (std_D + eps) with the unbiased std; stdev (N, B, P).
-//   normalize_backward(dz, z, stdev, fb, eps) -> dx   (clip-major, like x)
+//       z = (x - mean_D) / (std_D + eps) with the unbiased std; mean and
+//       stdev (N, B, P).
+//   normalize_backward(dz, x, mean, stdev, fb, eps) -> dx   (clip-major)
+//       recomputes z from x and the statistics, so that z need not be kept.
 //   slot_sums(lo, hi, scale) -> v                     (N, R, K)
 //       v[n] = scale * (sum_{m<n} lo[m] + sum_{m>n} hi[m-1]), lo/hi (N-1, R, K)
 //   slot_sums_backward(dv, scale) -> (dlo, dhi)       the adjoint of slot_sums
@@ -50,6 +52,25 @@ at::Tensor slot_sums_of(
       at::bmm(z_rows.narrow(0, 1, fb.frames - 1), w_t), 1.0 / fb.channels);
 }
 
+// A clip-major (B*N, C, H, W) tensor as frame-major (N*B, C, P), and back:
+// the batched GEMMs want frame n of every clip next to each other (one
+// strided batch over a clip-major view is many times slower on the CPU).
+inline at::Tensor to_frame_major(const at::Tensor& t, const FrameBatch& fb) {
+  return t.reshape({fb.clips, fb.frames, t.size(1), fb.positions})
+      .transpose(0, 1)
+      .contiguous()
+      .view({fb.frames * fb.clips, t.size(1), fb.positions});
+}
+
+inline at::Tensor to_clip_major(const at::Tensor& t, const FrameBatch& fb) {
+  auto out = at::empty(
+      {fb.clips * fb.frames, t.size(1), fb.height, fb.width}, t.options());
+  out.view({fb.clips, fb.frames, t.size(1), fb.positions})
+      .copy_(t.view({fb.frames, fb.clips, t.size(1), fb.positions})
+                 .transpose(0, 1));
+  return out;
+}
+
 template <class Kernels>
 at::Tensor ncc_summary_forward(
     const at::Tensor& x_in, const at::Tensor& weight,
@@ -61,18 +82,20 @@ at::Tensor ncc_summary_forward(
   const int64_t B = fb.clips, N = fb.frames, D = fb.channels,
                 P = fb.positions;
 
-  const auto x = x_in.contiguous();
-  auto [z, stdev] = Kernels::normalize(x, fb, eps);
-  const auto v = slot_sums_of<Kernels>(z, weight_by_slot(weight, fb), fb)
-                     .view({N * B, D, K});
-  const auto z_frames = z.view({N * B, D, P});
-  const auto logits = (bias.has_value() && bias->defined())
-      ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
-      : at::bmm(v.transpose(1, 2), z_frames);
-
-  auto out = at::empty({B * N, K, fb.height, fb.width}, x.options());
-  out.view({B, N, K, P}).copy_(logits.view({N, B, K, P}).permute({1, 0, 2, 3}));
-  return out;
+  at::Tensor logits;  // frame-major (N*B, K, P)
+  {
+    // Z lives in this block only: the clip-major copy of the logits is made
+    // without it.
+    const auto z = std::get<0>(Kernels::normalize(x_in.contiguous(), fb, eps));
+    const auto v = slot_sums_of<Kernels>(z, weight_by_slot(weight, fb), fb)
+                       .view({N * B, D, K});
+    // L_n = b1 + V_n Z_n / D (the 1/D is in V).
+    const auto z_frames = z.view({N * B, D, P});
+    logits = (bias.has_value() && bias->defined())
+        ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
+        : at::bmm(v.transpose(1, 2), z_frames);
+  }
+  return to_clip_major(logits, fb);
 }
 
 template <class Kernels>
@@ -88,39 +111,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   check_grad(grad, x_in, {B * N, K, fb.height, fb.width}, op);
 
   // Recompute Z and V instead of saving them: the forward keeps no state
-  // beyond its inputs, which is what makes the op lean in memory.
+  // beyond its inputs, which is what makes the op lean in memory. Each
+  // temporary is dropped as soon as it is used, so that at most two maps of
+  // x's size live at once: Z and G, G and dZ, then dZ and dX.
   const auto x = x_in.contiguous();
-  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  auto [z, mean, stdev] = Kernels::normalize(x, fb, eps);
   const auto w_slots = weight_by_slot(weight, fb);
-  const auto z_frames = z.view({N * B, D, P});
-  const auto z_rows = z.view({N, B * D, P});
+  const auto v = slot_sums_of<Kernels>(z, w_slots, fb).view({N * B, D, K});
+  auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
+  const auto grad_bias = g.sum({0, 2});
 
-  // Temporaries live in this block only, so that the peak is set by Z, dZ
-  // and dX rather than by everything at once.
-  at::Tensor dz, grad_weight, grad_bias;
-  {
-    // G frame-major (N*B, K, P).
-    const auto g = grad.reshape({B, N, K, P}).permute({1, 0, 2, 3})
-                       .contiguous().view({N * B, K, P});
-    grad_bias = g.sum({0, 2});
+  // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give dlo and dhi.
+  auto [dlo, dhi] = Kernels::slot_sums_backward(
+      at::bmm(z.view({N * B, D, P}), g.transpose(1, 2)).view({N, B * D, K}),
+      1.0 / D);
 
-    // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give dlo and dhi.
-    auto [dlo, dhi] = Kernels::slot_sums_backward(
-        at::bmm(z_frames, g.transpose(1, 2)).view({N, B * D, K}), 1.0 / D);
+  // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
+  auto dw = at::bmm(dlo.transpose(1, 2), z.view({N, B * D, P}).narrow(0, 0, N - 1));
+  dw.baddbmm_(dhi.transpose(1, 2), z.view({N, B * D, P}).narrow(0, 1, N - 1));
+  const auto grad_weight = dw.transpose(0, 1).contiguous().view(weight.sizes());
+  z = at::Tensor();  // no view of it is left either
 
-    // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
-    dz = at::bmm(slot_sums_of<Kernels>(z, w_slots, fb).view({N * B, D, K}), g)
-             .view({N, B * D, P});
-    dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
-    dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
+  // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
+  auto dz = at::bmm(v, g).view({N, B * D, P});
+  g = at::Tensor();
+  dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
+  dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
 
-    // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
-    auto dw = at::bmm(dlo.transpose(1, 2), z_rows.narrow(0, 0, N - 1));
-    dw.baddbmm_(dhi.transpose(1, 2), z_rows.narrow(0, 1, N - 1));
-    grad_weight = dw.transpose(0, 1).contiguous().view(weight.sizes());
-  }
-
-  auto grad_x = Kernels::normalize_backward(dz, z, stdev, fb, eps);
+  auto grad_x = Kernels::normalize_backward(dz, x, mean, stdev, fb, eps);
   return {grad_x, grad_weight, grad_bias};
 }
 
@@ -142,7 +160,7 @@ at::Tensor ncc_cost_volume_forward(
   const int64_t B = fb.clips, N = fb.frames, P = fb.positions;
 
   const auto x = x_in.contiguous();
-  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  const auto z = std::get<0>(Kernels::normalize(x, fb, eps));
   auto out = at::empty(
       {B * N, fb.volume_channels(), fb.height, fb.width}, x.options());
   // Block (n, s) of every clip: C[q, p] = Z_m[:, q] . Z_n[:, p] / D, written
@@ -167,7 +185,7 @@ at::Tensor ncc_cost_volume_backward(
       grad_in, x_in, {B * N, fb.volume_channels(), fb.height, fb.width}, op);
 
   const auto x = x_in.contiguous();
-  auto [z, stdev] = Kernels::normalize(x, fb, eps);
+  auto [z, mean, stdev] = Kernels::normalize(x, fb, eps);
   const auto blocks = grad_in.contiguous().view({B, N, N - 1, P, P});
   auto dz = at::zeros_like(z);
   const double scale = 1.0 / fb.channels;
@@ -176,7 +194,7 @@ at::Tensor ncc_cost_volume_backward(
     dz[n].baddbmm_(z[m], g, 1, scale);
     dz[m].baddbmm_(z[n], g.transpose(1, 2), 1, scale);
   });
-  return Kernels::normalize_backward(dz, z, stdev, fb, eps);
+  return Kernels::normalize_backward(dz, x, mean, stdev, fb, eps);
 }
 
 }  // namespace cosam

@@ -187,9 +187,12 @@ def test_constant_position_gradient_is_one_sided_derivative():
     (grad_x,) = grads_of(lambda x: ops.ncc_summary(x, weight, bias, num_frames, EPS), [x], grad_out)
     direction = torch.zeros_like(x)
     direction[:, :, 0, 0] = torch.randn(x.shape[0], x.shape[1], dtype=torch.float64)
-    step = 1e-9
-    loss = lambda x: (ops.ncc_summary(x, weight, bias, num_frames, EPS) * grad_out).sum()
-    numeric = (loss(x + step * direction) - loss(x)) / step
+    # One-sided differences, Richardson-extrapolated: the first-order error
+    # of a plain forward difference (step / eps relative) cancels, and what
+    # is left is well below the tolerance.
+    step = 1e-8
+    loss = lambda t: (ops.ncc_summary(x + t * direction, weight, bias, num_frames, EPS) * grad_out).sum()
+    numeric = (4 * loss(step / 2) - loss(step) - 3 * loss(0.0)) / step
     assert abs(numeric - (grad_x * direction).sum()) < 1e-4 * max(1.0, abs(numeric))
 
 

@@ -10,11 +10,11 @@
 namespace cosam::cpu {
 
 struct CpuKernels {
-  static std::tuple<at::Tensor, at::Tensor> normalize(
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> normalize(
       const at::Tensor& x, const FrameBatch& fb, double eps);
   static at::Tensor normalize_backward(
-      const at::Tensor& dz, const at::Tensor& z, const at::Tensor& stdev,
-      const FrameBatch& fb, double eps);
+      const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
+      const at::Tensor& stdev, const FrameBatch& fb, double eps);
   static at::Tensor slot_sums(
       const at::Tensor& lo, const at::Tensor& hi, double scale);
   static std::tuple<at::Tensor, at::Tensor> slot_sums_backward(

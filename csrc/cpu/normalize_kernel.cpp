@@ -45,8 +45,8 @@ int64_t frame_major(const FrameBatch& fb, int64_t frame) {
 
 template <typename scalar_t>
 void normalize_impl(
-    const scalar_t* x, scalar_t* z, scalar_t* stdev, const FrameBatch& fb,
-    double eps) {
+    const scalar_t* x, scalar_t* z, scalar_t* mean_out, scalar_t* stdev,
+    const FrameBatch& fb, double eps) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const int64_t D = fb.channels, P = fb.positions;
   parallel_over_blocks(fb, [&](int64_t frame, int64_t p0, int64_t len) {
@@ -67,6 +67,7 @@ void normalize_impl(
     }
     for (int64_t j = 0; j < len; ++j) {
       const acc_t s = std::sqrt(inv[j] / (D - 1));
+      mean_out[fm * P + p0 + j] = static_cast<scalar_t>(mean[j]);
       stdev[fm * P + p0 + j] = static_cast<scalar_t>(s);
       inv[j] = acc_t(1) / (s + eps);
     }
@@ -83,35 +84,42 @@ void normalize_impl(
 // gz = sum_d dz_d z_d:  dx_d = a (dz_d - mean(dz)) - z_d gz / ((D-1) s).
 // At s = 0 (all D values equal) z = 0 and the second term is defined as 0,
 // the one-sided derivative, where autograd through torch.std gives NaN.
+// z is recomputed from x and the statistics rather than read back.
 template <typename scalar_t>
 void normalize_backward_impl(
-    const scalar_t* dz, const scalar_t* z, const scalar_t* stdev,
-    scalar_t* dx, const FrameBatch& fb, double eps) {
+    const scalar_t* dz, const scalar_t* x, const scalar_t* mean,
+    const scalar_t* stdev, scalar_t* dx, const FrameBatch& fb, double eps) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const int64_t D = fb.channels, P = fb.positions;
   parallel_over_blocks(fb, [&](int64_t frame, int64_t p0, int64_t len) {
     const int64_t fm = frame_major(fb, frame);
     const scalar_t* dzf = dz + fm * D * P + p0;
-    const scalar_t* zf = z + fm * D * P + p0;
+    const scalar_t* xf = x + frame * D * P + p0;
     scalar_t* dxf = dx + frame * D * P + p0;
-    acc_t mean_dz[kBlock] = {}, gz[kBlock] = {}, inv[kBlock], coef[kBlock];
+    acc_t mu[kBlock], inv[kBlock], mean_dz[kBlock] = {}, gz[kBlock] = {},
+        coef[kBlock];
+    for (int64_t j = 0; j < len; ++j) {
+      mu[j] = mean[fm * P + p0 + j];
+      inv[j] = acc_t(1) / (stdev[fm * P + p0 + j] + eps);
+    }
     for (int64_t d = 0; d < D; ++d) {
       for (int64_t j = 0; j < len; ++j) {
         const acc_t g = dzf[d * P + j];
         mean_dz[j] += g;
-        gz[j] += g * zf[d * P + j];
+        gz[j] += g * (xf[d * P + j] - mu[j]) * inv[j];
       }
     }
     for (int64_t j = 0; j < len; ++j) {
       const acc_t s = stdev[fm * P + p0 + j];
       mean_dz[j] /= D;
-      inv[j] = acc_t(1) / (s + eps);
-      coef[j] = s > 0 ? gz[j] / ((D - 1) * s) : acc_t(0);
+      // z_d coef = (x_d - mean) inv coef: fold inv into the coefficient.
+      coef[j] = s > 0 ? gz[j] / ((D - 1) * s) * inv[j] : acc_t(0);
     }
     for (int64_t d = 0; d < D; ++d) {
       for (int64_t j = 0; j < len; ++j) {
         dxf[d * P + j] = static_cast<scalar_t>(
-            inv[j] * (dzf[d * P + j] - mean_dz[j]) - zf[d * P + j] * coef[j]);
+            inv[j] * (dzf[d * P + j] - mean_dz[j]) -
+            (xf[d * P + j] - mu[j]) * coef[j]);
       }
     }
   });
@@ -119,32 +127,33 @@ void normalize_backward_impl(
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor> CpuKernels::normalize(
+std::tuple<at::Tensor, at::Tensor, at::Tensor> CpuKernels::normalize(
     const at::Tensor& x, const FrameBatch& fb, double eps) {
   check_cpu_dtype(x, "x");
   auto z = at::empty({fb.frames, fb.clips, fb.channels, fb.positions},
                      x.options());
-  auto stdev = at::empty({fb.frames, fb.clips, fb.positions}, x.options());
+  auto mean = at::empty({fb.frames, fb.clips, fb.positions}, x.options());
+  auto stdev = at::empty_like(mean);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_normalize_cpu", [&] {
     normalize_impl<scalar_t>(
         x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
-        stdev.mutable_data_ptr<scalar_t>(), fb, eps);
+        mean.mutable_data_ptr<scalar_t>(), stdev.mutable_data_ptr<scalar_t>(),
+        fb, eps);
   });
-  return {z, stdev};
+  return {z, mean, stdev};
 }
 
 at::Tensor CpuKernels::normalize_backward(
-    const at::Tensor& dz, const at::Tensor& z, const at::Tensor& stdev,
-    const FrameBatch& fb, double eps) {
+    const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
+    const at::Tensor& stdev, const FrameBatch& fb, double eps) {
   check_cpu_dtype(dz, "grad");
-  auto dx = at::empty(
-      {fb.clips * fb.frames, fb.channels, fb.height, fb.width}, z.options());
+  auto dx = at::empty(x.sizes(), x.options());
   const auto dz_c = dz.contiguous();
-  AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "cosam_normalize_backward_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_normalize_backward_cpu", [&] {
     normalize_backward_impl<scalar_t>(
-        dz_c.const_data_ptr<scalar_t>(), z.const_data_ptr<scalar_t>(),
-        stdev.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), fb,
-        eps);
+        dz_c.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+        mean.const_data_ptr<scalar_t>(), stdev.const_data_ptr<scalar_t>(),
+        dx.mutable_data_ptr<scalar_t>(), fb, eps);
   });
   return dx;
 }

@@ -4,32 +4,54 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "cpu_kernels.h"
 
 namespace cosam::cpu {
 namespace {
 
-// Elements per task: each element walks all N frames.
-constexpr int64_t kGrain = 4096;
+// Elements handled together: the loops over frames run outside, the loops
+// over a chunk of adjacent elements inside, so that those vectorise.
+constexpr int64_t kChunk = 256;
+
+// Calls fn(i0, len) for every chunk of the E elements, in parallel.
+template <class Fn>
+void parallel_over_chunks(int64_t N, int64_t E, Fn&& fn) {
+  const int64_t chunks = (E + kChunk - 1) / kChunk;
+  const int64_t grain =
+      std::max<int64_t>(1, at::internal::GRAIN_SIZE / (N * kChunk));
+  at::parallel_for(0, chunks, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      fn(c * kChunk, std::min(kChunk, E - c * kChunk));
+    }
+  });
+}
 
 template <typename scalar_t>
 void slot_sums_impl(
     const scalar_t* lo, const scalar_t* hi, scalar_t* v, int64_t N,
     int64_t E, double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      acc_t before = 0;  // sum_{m<n} lo[m]
-      for (int64_t n = 0; n < N; ++n) {
-        v[n * E + i] = static_cast<scalar_t>(before);
-        if (n < N - 1) before += lo[n * E + i];
+  parallel_over_chunks(N, E, [&](int64_t i0, int64_t len) {
+    // before[n] = sum_{m<n} lo[m]: the forward sweep keeps it per frame, so
+    // that the backward sweep adds after = sum_{m>n} hi[m-1] in acc_t.
+    acc_t before[kChunk] = {}, after[kChunk] = {};
+    for (int64_t n = 0; n < N; ++n) {
+      scalar_t* vn = v + n * E + i0;
+      for (int64_t j = 0; j < len; ++j) vn[j] = static_cast<scalar_t>(before[j]);
+      if (n == N - 1) break;
+      const scalar_t* lon = lo + n * E + i0;
+      for (int64_t j = 0; j < len; ++j) before[j] += lon[j];
+    }
+    for (int64_t n = N - 1; n >= 0; --n) {
+      scalar_t* vn = v + n * E + i0;
+      for (int64_t j = 0; j < len; ++j) {
+        vn[j] = static_cast<scalar_t>(scale * (static_cast<acc_t>(vn[j]) + after[j]));
       }
-      acc_t after = 0;  // sum_{m>n} hi[m-1]
-      for (int64_t n = N - 1; n >= 0; --n) {
-        v[n * E + i] = static_cast<scalar_t>(
-            scale * (static_cast<acc_t>(v[n * E + i]) + after));
-        if (n > 0) after += hi[(n - 1) * E + i];
-      }
+      if (n == 0) break;
+      const scalar_t* hin = hi + (n - 1) * E + i0;
+      for (int64_t j = 0; j < len; ++j) after[j] += hin[j];
     }
   });
 }
@@ -40,17 +62,22 @@ void slot_sums_backward_impl(
     const scalar_t* dv, scalar_t* dlo, scalar_t* dhi, int64_t N, int64_t E,
     double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  at::parallel_for(0, E, kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      acc_t upto = 0;
-      for (int64_t s = 0; s < N - 1; ++s) {
-        upto += dv[s * E + i];
-        dhi[s * E + i] = static_cast<scalar_t>(scale * upto);
+  parallel_over_chunks(N, E, [&](int64_t i0, int64_t len) {
+    acc_t upto[kChunk] = {}, after[kChunk] = {};
+    for (int64_t s = 0; s < N - 1; ++s) {
+      const scalar_t* dvs = dv + s * E + i0;
+      scalar_t* dhis = dhi + s * E + i0;
+      for (int64_t j = 0; j < len; ++j) {
+        upto[j] += dvs[j];
+        dhis[j] = static_cast<scalar_t>(scale * upto[j]);
       }
-      acc_t after = 0;
-      for (int64_t s = N - 2; s >= 0; --s) {
-        after += dv[(s + 1) * E + i];
-        dlo[s * E + i] = static_cast<scalar_t>(scale * after);
+    }
+    for (int64_t s = N - 2; s >= 0; --s) {
+      const scalar_t* dvn = dv + (s + 1) * E + i0;
+      scalar_t* dlos = dlo + s * E + i0;
+      for (int64_t j = 0; j < len; ++j) {
+        after[j] += dvn[j];
+        dlos[j] = static_cast<scalar_t>(scale * after[j]);
       }
     }
   });

@@ -42,7 +42,7 @@ int64_t column_blocks(const FrameBatch& fb) {
 
 // The D values of one (frame, position) that this thread helps reduce:
 // offsets of the first one in clip-major x / dx and in frame-major z / dz,
-// and of the position's statistic in stdev (N, B, P).
+// and of the position's statistics in mean and stdev (N, B, P).
 struct Column {
   int64_t clip_major;
   int64_t frame_major;
@@ -74,6 +74,7 @@ __device__ acc_t column_sum(acc_t v, acc_t (&partial)[kRows][kCols]) {
 template <typename scalar_t>
 __global__ void normalize_kernel(
     const scalar_t* __restrict__ x, scalar_t* __restrict__ z,
+    at::opmath_type<scalar_t>* __restrict__ mean_out,
     at::opmath_type<scalar_t>* __restrict__ stdev, FrameBatch fb,
     at::opmath_type<scalar_t> eps) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -97,7 +98,10 @@ __global__ void normalize_kernel(
   const acc_t s = std::sqrt(column_sum(squares, partial) / (D - 1));
   if (!col.valid) return;
 
-  if (threadIdx.y == 0) stdev[col.stat] = s;
+  if (threadIdx.y == 0) {
+    mean_out[col.stat] = mean;
+    stdev[col.stat] = s;
+  }
   const acc_t inv = acc_t(1) / (s + eps);
   for (int64_t d = threadIdx.y; d < rows; d += kRows) {
     z[col.frame_major + d * P] = static_cast<scalar_t>(
@@ -107,10 +111,12 @@ __global__ void normalize_kernel(
 
 // With c = x - mean, s = std(c), a = 1/(s + eps), z = c a and
 // gz = sum_d dz_d z_d:  dx_d = a (dz_d - mean(dz)) - z_d gz / ((D-1) s),
-// the second term defined as 0 at s = 0 (see the CPU kernel).
+// the second term defined as 0 at s = 0 (see the CPU kernel). z is
+// recomputed from x and the statistics rather than read back.
 template <typename scalar_t>
 __global__ void normalize_backward_kernel(
-    const scalar_t* __restrict__ dz, const scalar_t* __restrict__ z,
+    const scalar_t* __restrict__ dz, const scalar_t* __restrict__ x,
+    const at::opmath_type<scalar_t>* __restrict__ mean,
     const at::opmath_type<scalar_t>* __restrict__ stdev,
     scalar_t* __restrict__ dx, FrameBatch fb, at::opmath_type<scalar_t> eps) {
   using acc_t = at::opmath_type<scalar_t>;
@@ -118,39 +124,43 @@ __global__ void normalize_backward_kernel(
   const Column col = this_column(fb);
   const int64_t P = fb.positions, D = fb.channels;
   const int64_t rows = col.valid ? D : 0;
+  // Threads past the last position read no statistics.
+  const acc_t mu = col.valid ? mean[col.stat] : acc_t(0);
+  const acc_t s = col.valid ? stdev[col.stat] : acc_t(0);
+  const acc_t inv = acc_t(1) / (s + eps);
 
   acc_t sum_dz = 0, gz = 0;
   for (int64_t d = threadIdx.y; d < rows; d += kRows) {
     const acc_t g = static_cast<acc_t>(dz[col.frame_major + d * P]);
     sum_dz += g;
-    gz += g * static_cast<acc_t>(z[col.frame_major + d * P]);
+    gz += g * (static_cast<acc_t>(x[col.clip_major + d * P]) - mu) * inv;
   }
   const acc_t mean_dz = column_sum(sum_dz, partial) / D;
   gz = column_sum(gz, partial);
   if (!col.valid) return;
 
-  const acc_t s = stdev[col.stat];
-  const acc_t inv = acc_t(1) / (s + eps);
-  const acc_t coef = s > 0 ? gz / ((D - 1) * s) : acc_t(0);
+  // z_d coef = (x_d - mean) inv coef: fold inv into the coefficient.
+  const acc_t coef = s > 0 ? gz / ((D - 1) * s) * inv : acc_t(0);
   for (int64_t d = threadIdx.y; d < rows; d += kRows) {
     dx[col.clip_major + d * P] = static_cast<scalar_t>(
         inv * (static_cast<acc_t>(dz[col.frame_major + d * P]) - mean_dz) -
-        static_cast<acc_t>(z[col.frame_major + d * P]) * coef);
+        (static_cast<acc_t>(x[col.clip_major + d * P]) - mu) * coef);
   }
 }
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor> CudaKernels::normalize(
+std::tuple<at::Tensor, at::Tensor, at::Tensor> CudaKernels::normalize(
     const at::Tensor& x, const FrameBatch& fb, double eps) {
   check_cuda_dtype(x, "x");
   auto z = at::empty({fb.frames, fb.clips, fb.channels, fb.positions},
                      x.options());
-  auto stdev = at::empty(
+  auto mean = at::empty(
       {fb.frames, fb.clips, fb.positions},
       x.options().dtype(at::toOpMathType(x.scalar_type())));
+  auto stdev = at::empty_like(mean);
   const int64_t blocks = column_blocks(fb);
-  if (blocks == 0) return {z, stdev};
+  if (blocks == 0) return {z, mean, stdev};
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_normalize_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
@@ -158,31 +168,31 @@ std::tuple<at::Tensor, at::Tensor> CudaKernels::normalize(
             <<<blocks, dim3(kCols, kRows), 0,
                at::cuda::getCurrentCUDAStream()>>>(
                 x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
-                stdev.mutable_data_ptr<acc_t>(), fb, static_cast<acc_t>(eps));
+                mean.mutable_data_ptr<acc_t>(), stdev.mutable_data_ptr<acc_t>(),
+                fb, static_cast<acc_t>(eps));
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
-  return {z, stdev};
+  return {z, mean, stdev};
 }
 
 at::Tensor CudaKernels::normalize_backward(
-    const at::Tensor& dz, const at::Tensor& z, const at::Tensor& stdev,
-    const FrameBatch& fb, double eps) {
+    const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
+    const at::Tensor& stdev, const FrameBatch& fb, double eps) {
   check_cuda_dtype(dz, "grad");
-  auto dx = at::empty(
-      {fb.clips * fb.frames, fb.channels, fb.height, fb.width}, z.options());
+  auto dx = at::empty(x.sizes(), x.options());
   const int64_t blocks = column_blocks(fb);
   if (blocks == 0) return dx;
   const auto dz_c = dz.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, z.scalar_type(),
+      at::kHalf, at::kBFloat16, x.scalar_type(),
       "cosam_normalize_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         normalize_backward_kernel<scalar_t>
             <<<blocks, dim3(kCols, kRows), 0,
                at::cuda::getCurrentCUDAStream()>>>(
-                dz_c.const_data_ptr<scalar_t>(), z.const_data_ptr<scalar_t>(),
-                stdev.const_data_ptr<acc_t>(), dx.mutable_data_ptr<scalar_t>(),
-                fb, static_cast<acc_t>(eps));
+                dz_c.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                mean.const_data_ptr<acc_t>(), stdev.const_data_ptr<acc_t>(),
+                dx.mutable_data_ptr<scalar_t>(), fb, static_cast<acc_t>(eps));
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   return dx;
