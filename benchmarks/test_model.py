@@ -1,41 +1,44 @@
 """One training step of the video re-ID model: ResNet50 with COSAM after
 blocks {4, 5} and {2, 3, 4, 5} against the plain backbone.
 
-The model arrives with issue 5 (python/cosam_reid); until then this module
-skips. The builder call below is the expected entry point and is to be
-checked against cosam_reid when it lands.
+The step is the engine's: forward, label-smoothed cross-entropy + batch-hard
+triplet loss on a P x K batch, backward, Adam.
 """
 import pytest
 import torch
 
 import cases
-
-cosam_reid = pytest.importorskip("cosam_reid", reason="model not available yet (issue 5)")
+from cosam_reid.losses import ReIDLoss
+from cosam_reid.models import build_model
 
 COSAM_BLOCKS = {"plain": (), "cosam45": (4, 5), "cosam2345": (2, 3, 4, 5)}
-INPUT_SIZE = (256, 128)
+NUM_CLASSES = 625
+#: K, clips per identity in the P x K batch.
+INSTANCES = 4
 
 
 @pytest.mark.parametrize("blocks", list(COSAM_BLOCKS), ids=list(COSAM_BLOCKS))
 def test_training_step(benchmark, device, smoke, blocks):
-    clips, frames = (1, 4) if smoke else (8, 4)
-    model = cosam_reid.models.build_model(
-        "resnet50", cosam_blocks=COSAM_BLOCKS[blocks], num_frames=frames, num_classes=625
+    # Smoke: 2 identities x 2 clips on small frames, enough for the triplet term.
+    clips, frames, instances, input_size = (4, 4, 2, (64, 32)) if smoke else (8, 4, INSTANCES, (256, 128))
+    model = build_model(
+        "resnet50", cosam_blocks=COSAM_BLOCKS[blocks], num_frames=frames, num_classes=NUM_CLASSES,
+        input_size=input_size,
     ).to(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    criterion = ReIDLoss()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4, weight_decay=5e-4)
 
     def setup():
-        videos = torch.randn(clips, frames, 3, *INPUT_SIZE, device=device)
-        labels = torch.randint(625, (clips,), device=device)
-        return (videos, labels), {}
+        videos = torch.randn(clips, frames, 3, *input_size, device=device)
+        identities = torch.randperm(NUM_CLASSES, device=device)[: clips // instances]
+        return (videos, identities.repeat_interleave(instances)), {}
 
     def step(videos, labels):
         optimizer.zero_grad(set_to_none=True)
-        logits = model(videos)
-        torch.nn.functional.cross_entropy(logits, labels).backward()
+        criterion(model(videos), labels).total.backward()
         optimizer.step()
         cases.synchronize(device)
 
-    benchmark.group = f"{device} model training step B{clips}N{frames}"
-    benchmark.extra_info.update(device=device, blocks=COSAM_BLOCKS[blocks])
+    benchmark.group = f"{device} model training step B{clips}N{frames} {input_size[0]}x{input_size[1]}"
+    benchmark.extra_info.update(device=device, blocks=COSAM_BLOCKS[blocks], input_size=input_size)
     benchmark.pedantic(step, setup=setup, rounds=1 if smoke else 5, warmup_rounds=0 if smoke else 1)
