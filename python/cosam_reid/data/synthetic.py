@@ -154,7 +154,8 @@ def scene_panorama(height, width, difficulty, rng) -> np.ndarray:
     """A camera's scene: wall and floor with texture, fixtures, and clutter
     painted in clothing colours (so colour alone does not find the person)."""
     horizon = int(height * rng.uniform(0.45, 0.7))
-    wall, floor = rng.uniform(60, 200, 3), rng.uniform(50, 170, 3)
+    # Muted, mostly grey surfaces, as in station and campus footage.
+    wall, floor = (np.clip(rng.uniform(low, high) + rng.normal(0, 18, 3), 0, 255) for low, high in ((80, 200), (60, 160)))
     image = Image.new("RGB", (width, height))
     draw = ImageDraw.Draw(image)
     draw.rectangle([0, 0, width, horizon], fill=tuple(int(c) for c in wall))
@@ -166,9 +167,9 @@ def scene_panorama(height, width, difficulty, rng) -> np.ndarray:
             draw.line([0, y, width, y], fill=texture, width=2)
     for x in range(0, width, step * 2):  # floor tiles / wall columns
         draw.line([x, horizon, x - (height - horizon), height], fill=texture, width=2)
-    for _ in range(int(width / height * (3 + 8 * difficulty))):
+    for _ in range(int(width / height * (1 + 5 * difficulty))):
         colour = jittered(CLOTHING[rng.integers(len(CLOTHING))], rng, 15)
-        x, w = rng.uniform(0, width), rng.uniform(0.05, 0.3) * height
+        x, w = rng.uniform(0, width), rng.uniform(0.05, 0.2) * height
         top, bottom = sorted(rng.uniform(0.05, 1.0, 2) * height)
         shape = draw.ellipse if rng.random() < 0.3 else draw.rectangle
         shape([x, top, x + w, max(bottom, top + 4)], fill=tuple(int(c) for c in colour))
@@ -178,7 +179,7 @@ def scene_panorama(height, width, difficulty, rng) -> np.ndarray:
 
 def random_camera(size, difficulty, rng) -> Camera:
     height, width = size
-    spread = 0.08 + 0.3 * difficulty
+    spread = 0.05 + 0.25 * difficulty
     return Camera(
         background=scene_panorama(height, width * 4, difficulty, rng),
         gain=np.clip(1 + rng.normal(0, spread / 2, 3), 0.6, 1.4),
@@ -233,8 +234,8 @@ def draw_person(image, appearance, view, phase, centre_x, feet_y, height, shade=
     head_r = 0.065 * unit
     shoulder_y = feet_y - 0.83 * unit + bob
     hip_y = feet_y - 0.48 * unit + bob
-    half_width = (0.085 if side else 0.14) * unit * appearance.width
-    leg_width, arm_width = 0.075 * unit * appearance.width, 0.05 * unit * appearance.width
+    half_width = (0.12 if side else 0.19) * unit * appearance.width
+    leg_width, arm_width = 0.1 * unit * appearance.width, 0.065 * unit * appearance.width
     leg_length, arm_length = 0.47 * unit, 0.36 * unit
     swing = appearance.stride * math.sin(phase)
 
