@@ -12,6 +12,7 @@ Conventions (those of the MARS / Market-1501 protocol):
   is a negative;
 - a query with no true match left is skipped and counted.
 """
+import math
 from typing import Sequence
 
 import torch
@@ -40,34 +41,38 @@ class _Totals:
         same_pid = ranked_pids == query_pids[:, None]
         excluded = (same_pid & (gallery_camids[order] == query_camids[:, None])) | (ranked_pids == JUNK_PID)
         del order, ranked_pids
-        kept = ~excluded
-        match = same_pid & kept
-        # 1-based position of each kept entry among the kept entries.
-        position = torch.cumsum(kept, dim=1, dtype=torch.int32)
-        hits = torch.cumsum(match, dim=1, dtype=torch.int32)
-        num_matches = hits[:, -1]
-        has_match = num_matches > 0
-        self.skipped += int((~has_match).sum())
-        if not has_match.any():
-            return
-        match, position, hits, num_matches = match[has_match], position[has_match], hits[has_match], num_matches[has_match]
+        match = same_pid & ~excluded
+        # 1-based position of each entry among the kept (not excluded) ones.
+        position = torch.cumsum(~excluded, dim=1, dtype=torch.int32)
+        del same_pid, excluded
 
-        # Excluded entries before the first kept one have position 0; they
-        # never count (match is False there), the clamp only avoids 0/0.
-        position_f = position.double().clamp(min=1)
-        precision = hits.double() / position_f
+        # Everything else is computed at the true matches only: a few per
+        # query, so the (block, gallery) arrays end here.
+        rows, columns = match.nonzero(as_tuple=True)  # row-major: each row's matches in rank order
+        num_matches = match.sum(1)
+        hit_position = position[rows, columns].double()
+        first_of_row = torch.cumsum(num_matches, 0) - num_matches
+        hit_number = (torch.arange(len(rows)) - first_of_row[rows] + 1).double()  # k for the k-th match
+
+        precision = hit_number / hit_position
         if ap_form == "trapezoid":
             # Mean of the precision just before and at each true match; the
             # precision "before" the first position is 1.
-            before = (hits - 1).double() / (position_f - 1).clamp(min=1)
-            precision = (precision + torch.where(position == 1, 1.0, before)) / 2
-        self.ap += float(((precision * match).sum(1) / num_matches).sum())
+            before = (hit_number - 1) / (hit_position - 1).clamp(min=1)
+            precision = (precision + torch.where(hit_position == 1, 1.0, before)) / 2
+        num_queries = len(match)
+        ap_sum = torch.zeros(num_queries, dtype=torch.float64).index_add_(0, rows, precision)
+        first = torch.full((num_queries,), math.inf, dtype=torch.float64).scatter_reduce_(
+            0, rows, hit_position, "amin")
+        last = torch.zeros(num_queries, dtype=torch.float64).scatter_reduce_(0, rows, hit_position, "amax")
 
-        first = torch.where(match, position, torch.iinfo(torch.int32).max).amin(1)
-        last = torch.where(match, position, 0).amax(1)
-        self.inp += float((num_matches.double() / last).sum())
-        self.cmc += (first[:, None] <= self.ranks[None, :]).sum(0)
+        has_match = num_matches > 0
+        count = num_matches[has_match].double()
+        self.ap += float((ap_sum[has_match] / count).sum())
+        self.inp += float((count / last[has_match]).sum())
+        self.cmc += (first[has_match, None] <= self.ranks[None, :]).sum(0)
         self.evaluated += int(has_match.sum())
+        self.skipped += num_queries - int(has_match.sum())
 
     def result(self, protocol):
         if self.evaluated == 0:
@@ -84,7 +89,8 @@ class _Totals:
 
 
 def _labels(values, length, what):
-    labels = as_tensor(values, torch.int64).reshape(-1)
+    # int32: the gathered (block, gallery) label arrays are the largest temporaries.
+    labels = as_tensor(values, torch.int32).reshape(-1)
     if labels.numel() != length:
         raise ValueError(f"{what}: {labels.numel()} labels for {length} entries")
     return labels
@@ -130,17 +136,20 @@ def evaluate(query_features, gallery_features, query_pids, gallery_pids, query_c
     query_camids = _labels(query_camids, len(queries), "query camids")
     gallery_pids = _labels(gallery_pids, len(gallery), "gallery pids")
     gallery_camids = _labels(gallery_camids, len(gallery), "gallery camids")
+    # The official gallery is the gallery followed by the query set; its two
+    # parts are kept apart (no copy of the features), only the labels join.
+    parts = [gallery, queries] if protocol.gallery_mode == "official" else [gallery]
     if protocol.gallery_mode == "official":
-        gallery = torch.cat([gallery, queries])
         gallery_pids = torch.cat([gallery_pids, query_pids])
         gallery_camids = torch.cat([gallery_camids, query_camids])
-
-    prepared = prepare_gallery(gallery, protocol.distance)
-    sq_norms = prepared.square().sum(1) if protocol.distance == "euclidean" else None
+    parts = [prepare_gallery(part, protocol.distance) for part in parts]
+    norms = [torch.linalg.vector_norm(part, dim=1).square() if protocol.distance == "euclidean" else None
+             for part in parts]
     totals = _Totals(protocol.ranks)
     for start in range(0, len(queries), block_size):
         block = slice(start, start + block_size)
-        distances = block_distances(queries[block], prepared, protocol.distance, sq_norms)
+        distances = torch.cat([block_distances(queries[block], part, protocol.distance, part_norms)
+                               for part, part_norms in zip(parts, norms)], dim=1)
         totals.add_block(distances, query_pids[block], query_camids[block],
                          gallery_pids, gallery_camids, protocol.average_precision)
     return totals.result(protocol)
