@@ -167,3 +167,10 @@ def test_cli_averages_all_splits_with_one_model_per_split(tmp_path, capsys):
     assert result.num_splits == 10 and result.num_queries == 20
     assert result.mAP == pytest.approx((1 + 1 / 2) / 2) and result.cmc[1] == pytest.approx(1 / 2)
     assert "mean over 10 splits" in capsys.readouterr().out
+
+
+def test_cli_rejects_a_split_for_a_dataset_without_splits(tmp_path):
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    with pytest.raises(ValueError, match="no train/test splits"):
+        cli.run(parser.parse_args(["--dataset", "mars", "--split-id", "3"]), lambda args, split_id: None)

@@ -488,6 +488,7 @@ def ensure_dataset(root, config: SyntheticConfig = SyntheticConfig(), verbose: b
 def load_synthetic(root, *, verbose: bool = True, **settings):
     """The synthetic dataset under `root` (generated on first use with
     `settings`, the fields of SyntheticConfig), read by the MARS loader."""
+    # At call time: the datasets package imports this module for its registry.
     from ..datasets.mars import load_mars
 
     dataset_dir = ensure_dataset(root, SyntheticConfig(**settings), verbose)

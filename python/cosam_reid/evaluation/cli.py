@@ -14,7 +14,7 @@ def add_arguments(parser):
     what.add_argument("--features", metavar="PATH", help="saved test features (from --save-features); no model needed")
     what.add_argument("--dataset", default="synthetic", help="dataset name for build_dataset (default: %(default)s)")
     what.add_argument("--root", default="data", help="folder holding the datasets (default: %(default)s)")
-    what.add_argument("--split-id", default="0",
+    what.add_argument("--split-id",
                       help="split of iLIDS-VID / PRID2011, or 'all' for the mean over the 10 splits (default: 0)")
     what.add_argument("--save-features", metavar="PATH",
                       help="also save the test features (with {split} replaced by the split id)")
@@ -51,10 +51,9 @@ def run(args, load_model: Optional[Callable] = None) -> ReIDResult:
     if load_model is None:
         raise ValueError("evaluating a model needs a model loader; to score saved features pass --features")
     available = split_ids(args.dataset)
-    if args.split_id == "all" or available == [None]:
-        splits = available
-    else:
-        splits = [int(args.split_id)]
+    if available == [None] and args.split_id is not None:
+        raise ValueError(f"--split-id: {args.dataset} has no train/test splits")
+    splits = available if args.split_id == "all" or available == [None] else [int(args.split_id or 0)]
     results = []
     for split_id in splits:
         options = {} if split_id is None else {"split_id": split_id}
