@@ -1,9 +1,27 @@
-"""Helpers of the re-ID tests: a tiny in-memory video re-ID dataset and configs."""
+"""Helpers of the re-ID tests: tiny models, clips, an in-memory video re-ID
+dataset and configs."""
 import numpy as np
+import torch
 
 from cosam_reid.data.tracklets import Tracklet
+from cosam_reid.models import build_model
 
 TINY_INPUT_SIZE = (64, 32)
+TINY_FRAMES = 4
+
+# The models here are tiny: threads buy little, and on a machine shared with
+# other jobs, OpenMP threads waiting on busy cores make a step ten times slower.
+torch.set_num_threads(1)
+
+
+def tiny_model(backbone="resnet18", num_classes=7, **options):
+    """A model for 64x32 frames, 4 per clip; options are ModelSpec fields."""
+    options.setdefault("input_size", TINY_INPUT_SIZE)
+    return build_model(backbone, num_classes=num_classes, num_frames=TINY_FRAMES, **options)
+
+
+def random_clips(batch=2, frames=TINY_FRAMES, size=TINY_INPUT_SIZE):
+    return torch.randn(batch, frames, 3, *size)
 
 
 def tiny_tracklets(num_identities=6, tracklets_per_identity=2, frames=(3, 6), seed=0, size=(72, 36)):

@@ -11,6 +11,7 @@ from cosam_reid.engine.checkpoint import (
     spec_payload,
 )
 from cosam_reid.models import build_model
+from reid_testing import random_clips, tiny_model
 
 
 def save_model(model, path):
@@ -19,7 +20,7 @@ def save_model(model, path):
 
 def tiny(backbone="resnet18", **options):
     options.setdefault("cosam_blocks", (5,))
-    return build_model(backbone, num_classes=3, num_frames=4, input_size=(64, 32), **options)
+    return tiny_model(backbone, num_classes=3, **options)
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
@@ -39,7 +40,7 @@ def test_model_round_trip(tmp_path):
     save_model(model, tmp_path / "m.pt")
     restored = model_from_checkpoint(tmp_path / "m.pt").eval()
     assert restored.spec == model.spec
-    clips = torch.randn(2, 4, 3, 64, 32)
+    clips = random_clips()
     with torch.no_grad():
         assert torch.equal(restored(clips), model(clips))
 

@@ -1,20 +1,12 @@
 import pytest
 import torch
 
-from cosam_reid.models import COSAM_BLOCKS, ResNet, build_model, load_imagenet_weights
+from cosam_reid.models import COSAM_BLOCKS, ResNet, load_imagenet_weights
 from cosam_reid.models.weights import detect_layout
-
-INPUT_SIZE = (64, 32)
-FRAMES = 4
-
-
-def tiny_model(backbone="resnet18", **options):
-    options.setdefault("input_size", INPUT_SIZE)
-    return build_model(backbone, num_classes=7, num_frames=FRAMES, **options)
-
-
-def clips(batch=2, frames=FRAMES, size=INPUT_SIZE):
-    return torch.randn(batch, frames, 3, *size)
+from reid_testing import TINY_FRAMES as FRAMES
+from reid_testing import TINY_INPUT_SIZE as INPUT_SIZE
+from reid_testing import random_clips as clips
+from reid_testing import tiny_model
 
 
 @pytest.mark.parametrize("blocks", [(2,), (3,), (4,), (5,), (2, 3, 4, 5)], ids=str)
