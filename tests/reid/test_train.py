@@ -1,10 +1,12 @@
 import pytest
 import torch
 
+from cosam_reid.data.clips import ClipDataset
 from cosam_reid.data.tracklets import VideoReIDDataset
-from cosam_reid.engine import model_from_checkpoint
+from cosam_reid.data.transforms import EvalTransform
+from cosam_reid.engine import DistributedContext, Trainer, model_from_checkpoint, read_checkpoint
 from cosam_reid.engine.metrics import read_metrics
-from cosam_reid.engine.train_command import train
+from cosam_reid.engine.train_command import build_training_model, train
 from reid_testing import tiny_config, tiny_tracklets
 
 
@@ -54,7 +56,11 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path, determinist
     with pytest.raises(Killed):
         train(interrupted, dataset, hooks=[kill_after(5)])
     assert len(read_metrics(tmp_path / "resumed")) == 5
-    resumed = train(interrupted, dataset)
+    saved = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["progress"]
+    assert saved == {"epoch": 1, "step_in_epoch": 1, "global_step": 4}
+    steps_run = []
+    resumed = train(interrupted, dataset, hooks=[lambda trainer: steps_run.append(trainer.progress.global_step)])
+    assert steps_run == [5, 6]
 
     assert resumed.progress == whole.progress
     for name, tensor in whole.model.state_dict().items():
@@ -65,3 +71,20 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path, determinist
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(resumed_optimizer["state"][key][name]))
     assert read_metrics(tmp_path / "resumed") == read_metrics(tmp_path / "whole")
     assert len(read_metrics(tmp_path / "whole")) == 6
+
+
+def test_model_from_config_loads_imagenet_weights(tmp_path, capsys):
+    source = build_training_model(tiny_config(tmp_path), num_classes=4)
+    state = dict(source.backbone.state_dict(), **{"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
+    torch.save(state, tmp_path / "resnet18.pth")
+    model = build_training_model(tiny_config(tmp_path, f"model.pretrained={tmp_path / 'resnet18.pth'}"), num_classes=4)
+    for name, tensor in source.backbone.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[name], tensor), name
+    assert "torchvision layout" in capsys.readouterr().out
+
+
+def test_sync_bn_on_the_cpu_is_refused(tmp_path):
+    config = tiny_config(tmp_path, "train.sync_bn=true")
+    clips = ClipDataset(tiny_tracklets(num_identities=3), 4, EvalTransform((64, 32)))
+    with pytest.raises(ValueError, match="train.sync_bn needs CUDA"):
+        Trainer(build_training_model(config, num_classes=3), clips, config, DistributedContext(0, 2))
