@@ -6,7 +6,9 @@
 """
 from . import ops, reference
 from .layer import CosamLayer, CosamOutput
-from .ops import ncc_cost_volume, ncc_summary
+from .ops import apply_attention, ncc_cost_volume, ncc_summary
 
-__all__ = ["CosamLayer", "CosamOutput", "ncc_cost_volume", "ncc_summary", "ops", "reference"]
+__all__ = [
+    "CosamLayer", "CosamOutput", "apply_attention", "ncc_cost_volume", "ncc_summary", "ops", "reference",
+]
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from . import reference
-from .ops import DEFAULT_EPS, ncc_summary
+from .ops import DEFAULT_EPS, apply_attention, ncc_summary
 
 __all__ = ["CosamLayer", "CosamOutput"]
 
@@ -140,7 +140,7 @@ class CosamLayer(nn.Module):
         return out
 
     def _fused(self, frames):
-        out, spatial_mask, channel_mask = frames, None, None
+        spatial_mask = channel_mask = None
         if self.spatial_mask_summary is not None:
             first, *rest = self.spatial_mask_summary
             logits = ncc_summary(
@@ -149,12 +149,24 @@ class CosamLayer(nn.Module):
             for module in rest:
                 logits = module(logits)
             spatial_mask = logits.sigmoid()
-            out = frames * spatial_mask
         if self.channelwise_attention is not None:
-            per_frame = self.channelwise_attention(out.mean(dim=(2, 3)))
+            # The channel attention sees the spatially masked maps through their
+            # means only: sum_p x[c, p] s[p] / P is a batched matrix-vector
+            # product, so x * s never has to exist.
+            flat = frames.flatten(2)
+            if spatial_mask is None:
+                pooled = flat.mean(dim=2)
+            else:
+                pooled = torch.bmm(flat, spatial_mask.flatten(2).transpose(1, 2)).squeeze(2) / flat.shape[2]
+            per_frame = self.channelwise_attention(pooled)
             channel_mask = per_frame.view(-1, self.num_frames, self.in_channels).mean(dim=1)
+        if spatial_mask is not None and channel_mask is not None:
+            out = apply_attention(frames, spatial_mask, channel_mask, self.num_frames)
+        elif spatial_mask is not None:
+            out = frames * spatial_mask
+        else:
             common = channel_mask.repeat_interleave(self.num_frames, dim=0)
-            out = out + out * common[:, :, None, None]
+            out = frames + frames * common[:, :, None, None]
         return out, spatial_mask, channel_mask
 
     def _clip_major(self, x):

@@ -17,7 +17,7 @@ except ImportError as error:  # pragma: no cover - exercised only on broken inst
         "`pip install --no-build-isolation -e .` from the source tree."
     ) from error
 
-__all__ = ["ncc_cost_volume", "ncc_summary", "DEFAULT_EPS"]
+__all__ = ["ncc_cost_volume", "ncc_summary", "apply_attention", "DEFAULT_EPS"]
 
 #: The authors' epsilon, added to the standard deviation (not the variance).
 DEFAULT_EPS = 1e-4
@@ -42,6 +42,16 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
     Returns (B*N, K, H, W).
     """
     return torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)
+
+
+def apply_attention(x, spatial_mask, channel_mask, num_frames):
+    """The layer's attention applied to clip-major maps, in one pass:
+    x * spatial_mask * (1 + channel_mask of the clip).
+
+    x: (B*N, C, H, W); spatial_mask: (B*N, 1, H, W); channel_mask: (B, C).
+    Returns a tensor shaped like x.
+    """
+    return torch.ops.cosam.apply_attention(x, spatial_mask, channel_mask, num_frames)
 
 
 # --- fake kernels: output shapes for tracing --------------------------------
@@ -90,6 +100,34 @@ def _ncc_summary_backward_fake(grad, x, weight, num_frames, eps):
     return x.new_empty(x.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
 
 
+def _check_attention(x, spatial_mask, channel_mask, num_frames):
+    torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, C, H, W), got {x.dim()}-D")
+    torch._check(
+        x.shape[0] % num_frames == 0,
+        lambda: f"x.size(0) = {x.shape[0]} is not divisible by num_frames = {num_frames}",
+    )
+    torch._check(
+        spatial_mask.shape == (x.shape[0], 1, *x.shape[2:]),
+        lambda: f"spatial_mask must have shape (B*N, 1, H, W), got {tuple(spatial_mask.shape)}",
+    )
+    torch._check(
+        channel_mask.shape == (x.shape[0] // num_frames, x.shape[1]),
+        lambda: f"channel_mask must have shape (B, C), got {tuple(channel_mask.shape)}",
+    )
+
+
+@torch.library.register_fake("cosam::apply_attention")
+def _apply_attention_fake(x, spatial_mask, channel_mask, num_frames):
+    _check_attention(x, spatial_mask, channel_mask, num_frames)
+    return x.new_empty(x.shape)
+
+
+@torch.library.register_fake("cosam::apply_attention_backward")
+def _apply_attention_backward_fake(grad, x, spatial_mask, channel_mask, num_frames):
+    _check_attention(x, spatial_mask, channel_mask, num_frames)
+    return x.new_empty(x.shape), spatial_mask.new_empty(spatial_mask.shape), channel_mask.new_empty(channel_mask.shape)
+
+
 # --- autograd ---------------------------------------------------------------
 # The forward ops keep nothing beyond their inputs; each backward op recomputes
 # the normalisation, which costs one pass over x and saves a copy of it.
@@ -126,6 +164,22 @@ def _ncc_summary_backward(ctx, grad):
     return grad_x, grad_weight, grad_bias if ctx.has_bias else None, None, None
 
 
+def _apply_attention_setup_context(ctx, inputs, output):
+    x, spatial_mask, channel_mask, num_frames = inputs
+    ctx.save_for_backward(x, spatial_mask, channel_mask)
+    ctx.num_frames = num_frames
+
+
+def _apply_attention_backward(ctx, grad):
+    grads = torch.ops.cosam.apply_attention_backward(grad, *ctx.saved_tensors, ctx.num_frames)
+    return *grads, None
+
+
+torch.library.register_autograd(
+    "cosam::apply_attention",
+    _apply_attention_backward,
+    setup_context=_apply_attention_setup_context,
+)
 torch.library.register_autograd(
     "cosam::ncc_cost_volume",
     _ncc_cost_volume_backward,
@@ -139,5 +193,5 @@ torch.library.register_autograd(
 
 # Under CPU autocast the reduction conv hands over bfloat16 maps while the
 # summary weight stays float32; the CPU kernels run in float32.
-for _op in ("cosam::ncc_cost_volume", "cosam::ncc_summary"):
+for _op in ("cosam::ncc_cost_volume", "cosam::ncc_summary", "cosam::apply_attention"):
     torch.library.register_autocast(_op, "cpu", torch.float32)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .ops import DEFAULT_EPS
 
-__all__ = ["other_frames", "ncc_cost_volume", "ncc_summary", "cosam"]
+__all__ = ["other_frames", "ncc_cost_volume", "ncc_summary", "apply_attention", "cosam"]
 
 
 def other_frames(num_frames):
@@ -38,6 +38,14 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
     """conv1x1 of the materialised cost volume."""
     weight = weight.reshape(weight.shape[0], -1, 1, 1)
     return F.conv2d(ncc_cost_volume(x, num_frames, eps), weight, bias)
+
+
+def apply_attention(x, spatial_mask, channel_mask, num_frames):
+    """x * spatial_mask, plus itself times the clip's channel mask, in the
+    authors' steps: (B*N, C, H, W), (B*N, 1, H, W), (B, C) -> (B*N, C, H, W)."""
+    out = torch.mul(x, spatial_mask)
+    common = channel_mask.repeat_interleave(num_frames, dim=0)[:, :, None, None]
+    return out + torch.mul(out, common)
 
 
 def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attention, eps=DEFAULT_EPS):

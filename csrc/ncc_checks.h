@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <optional>
+#include <utility>
 
 namespace cosam {
 
@@ -101,6 +102,53 @@ inline void check_grad(
   TORCH_CHECK(
       grad.device() == x.device(), op, ": grad is on ", grad.device(),
       " but x is on ", x.device());
+}
+
+// Sizes of the attention inputs: x (B*N, C, H, W), spatial_mask
+// (B*N, 1, H, W), channel_mask (B, C), all of one dtype and device.
+struct AttentionBatch {
+  int64_t clips;      // B
+  int64_t frames;     // N
+  int64_t channels;   // C
+  int64_t positions;  // H * W
+};
+
+inline AttentionBatch check_attention(
+    const at::Tensor& x, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames, const char* op) {
+  TORCH_CHECK(
+      x.dim() == 4, op, ": x must be a 4-D tensor (B*N, C, H, W), got a ",
+      x.dim(), "-D tensor of shape ", x.sizes());
+  TORCH_CHECK(
+      at::isFloatingType(x.scalar_type()), op,
+      ": x must be a floating-point tensor, got ", x.scalar_type());
+  TORCH_CHECK(num_frames >= 1, op, ": num_frames must be >= 1, got ", num_frames);
+  TORCH_CHECK(
+      x.size(0) % num_frames == 0, op, ": x.size(0) = ", x.size(0),
+      " (B*N) is not divisible by num_frames = ", num_frames);
+  const int64_t clips = x.size(0) / num_frames;
+  TORCH_CHECK(
+      spatial_mask.dim() == 4 && spatial_mask.size(0) == x.size(0) &&
+          spatial_mask.size(1) == 1 && spatial_mask.size(2) == x.size(2) &&
+          spatial_mask.size(3) == x.size(3),
+      op, ": spatial_mask must have shape (B*N, 1, H, W) = (", x.size(0),
+      ", 1, ", x.size(2), ", ", x.size(3), "), got ", spatial_mask.sizes());
+  TORCH_CHECK(
+      channel_mask.dim() == 2 && channel_mask.size(0) == clips &&
+          channel_mask.size(1) == x.size(1),
+      op, ": channel_mask must have shape (B, C) = (", clips, ", ",
+      x.size(1), "), got ", channel_mask.sizes());
+  for (const auto& [t, name] :
+       {std::pair{&spatial_mask, "spatial_mask"},
+        std::pair{&channel_mask, "channel_mask"}}) {
+    TORCH_CHECK(
+        t->scalar_type() == x.scalar_type(), op, ": ", name, " dtype ",
+        t->scalar_type(), " does not match x dtype ", x.scalar_type());
+    TORCH_CHECK(
+        t->device() == x.device(), op, ": ", name, " is on ", t->device(),
+        " but x is on ", x.device());
+  }
+  return AttentionBatch{clips, num_frames, x.size(1), x.size(2) * x.size(3)};
 }
 
 }  // namespace cosam

@@ -16,4 +16,13 @@ TORCH_LIBRARY(cosam, m) {
   m.def(
       "ncc_summary_backward(Tensor grad, Tensor x, Tensor weight, "
       "int num_frames, float eps) -> (Tensor, Tensor, Tensor)");
+  // The layer's attention applied to its input x (B*N, C, H, W):
+  // x * spatial_mask * (1 + channel_mask of the clip), with spatial_mask
+  // (B*N, 1, H, W) and channel_mask (B, C), in one pass.
+  m.def(
+      "apply_attention(Tensor x, Tensor spatial_mask, Tensor channel_mask, "
+      "int num_frames) -> Tensor");
+  m.def(
+      "apply_attention_backward(Tensor grad, Tensor x, Tensor spatial_mask, "
+      "Tensor channel_mask, int num_frames) -> (Tensor, Tensor, Tensor)");
 }

@@ -302,3 +302,65 @@ def test_device_mismatch_is_named():
     for call, message in cases:
         with pytest.raises(RuntimeError, match=message):
             call()
+
+
+# --- apply_attention ----------------------------------------------------------
+# (B, N, C, H, W): P = 1, N = 1, C = 1, and rows longer than one block of threads.
+ATTENTION_SHAPES = [(2, 4, 16, 4, 3), (1, 2, 7, 1, 1), (3, 1, 1, 5, 7), (1, 3, 33, 23, 17)]
+
+
+def attention_inputs(shape, dtype=torch.float64, device="cuda"):
+    """x, spatial_mask, channel_mask, grad, num_frames from a fixed seed in
+    float64 on the CPU, then moved."""
+    clips, num_frames, channels, height, width = shape
+    generator = torch.Generator().manual_seed(0)
+    tensors = (
+        torch.randn(clips * num_frames, channels, height, width, dtype=torch.float64, generator=generator),
+        torch.rand(clips * num_frames, 1, height, width, dtype=torch.float64, generator=generator),
+        torch.rand(clips, channels, dtype=torch.float64, generator=generator),
+        torch.randn(clips * num_frames, channels, height, width, dtype=torch.float64, generator=generator),
+    )
+    return (*(t.to(device, dtype) for t in tensors), num_frames)
+
+
+def attention_outputs(impl, shape, dtype, device="cuda"):
+    x, spatial_mask, channel_mask, grad, num_frames = attention_inputs(shape, dtype, device)
+    return outputs_and_grads(
+        lambda *t: impl.apply_attention(*t, num_frames), [x, spatial_mask, channel_mask], grad
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", ATTENTION_SHAPES, ids=lambda s: "B{}N{}C{}H{}W{}".format(*s))
+def test_apply_attention_matches_cpu_and_reference(shape, dtype):
+    cuda = attention_outputs(ops, shape, dtype)
+    for actual, cpu, expected in zip(
+        cuda, attention_outputs(ops, shape, dtype, "cpu"), attention_outputs(reference, shape, dtype, "cpu")
+    ):
+        assert_close(actual.cpu(), cpu)
+        assert_close(actual.cpu(), expected)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_apply_attention_half_error_within_twice_the_references(dtype):
+    shape = (2, 4, 64, 16, 8)
+    truth = attention_outputs(reference, shape, torch.float64)
+    ours, theirs = attention_outputs(ops, shape, dtype), attention_outputs(reference, shape, dtype)
+    for a, b, t in zip(ours, theirs, truth):
+        assert relative_error(a, t) <= 2 * relative_error(b, t) + 1e-6
+
+
+def test_apply_attention_gradcheck_and_opcheck():
+    x, spatial_mask, channel_mask, grad, num_frames = attention_inputs((2, 3, 4, 2, 3))
+    inputs = [t.requires_grad_(True) for t in (x, spatial_mask, channel_mask)]
+    assert torch.autograd.gradcheck(lambda *t: ops.apply_attention(*t, num_frames), inputs)
+    torch.library.opcheck(torch.ops.cosam.apply_attention.default, (*inputs, num_frames))
+    detached = [t.detach() for t in inputs]
+    torch.library.opcheck(torch.ops.cosam.apply_attention_backward.default, (grad, *detached, num_frames))
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.bfloat16))
+def test_apply_attention_deterministic(dtype):
+    first = attention_outputs(ops, (3, 4, 64, 9, 8), dtype)
+    second = attention_outputs(ops, (3, 4, 64, 9, 8), dtype)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))

@@ -35,11 +35,29 @@ at::Tensor ncc_summary_autocast(
       at::autocast::cached_cast(dtype, bias), num_frames, eps);
 }
 
+// Elementwise, like torch.mul: the inputs meet in their promoted dtype (a
+// float16 map times float32 masks runs in float32), not the autocast dtype.
+at::Tensor apply_attention_autocast(
+    const at::Tensor& x, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      c10::DispatchKey::AutocastCUDA);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cosam::apply_attention", "")
+                             .typed<decltype(apply_attention_autocast)>();
+  const auto dtype = at::promoteTypes(
+      x.scalar_type(),
+      at::promoteTypes(spatial_mask.scalar_type(), channel_mask.scalar_type()));
+  return op.call(
+      x.to(dtype), spatial_mask.to(dtype), channel_mask.to(dtype), num_frames);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(cosam, AutocastCUDA, m) {
   m.impl("ncc_cost_volume", &ncc_cost_volume_autocast);
   m.impl("ncc_summary", &ncc_summary_autocast);
+  m.impl("apply_attention", &apply_attention_autocast);
 }
 
 }  // namespace cosam::cuda

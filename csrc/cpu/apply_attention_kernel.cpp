@@ -1,0 +1,138 @@
+// cosam::apply_attention on CPU: out = x * s * (1 + c), s the spatial mask of
+// the frame, c the channel mask of its clip, and the backward in one pass
+// over grad and x that yields dx and both mask gradients.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "../ncc_checks.h"
+
+namespace cosam::cpu {
+namespace {
+
+void check_cpu_dtype(const at::Tensor& x, const char* op) {
+  TORCH_CHECK(
+      x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+      " on CPU supports float32 and float64; x is ", x.scalar_type());
+}
+
+// Rows of P positions, one per (frame, channel): enough per task that a
+// task amortises its start-up.
+int64_t row_grain(int64_t positions) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / positions);
+}
+
+template <typename scalar_t>
+void apply_attention_impl(
+    const scalar_t* x, const scalar_t* s, const scalar_t* c, scalar_t* out,
+    const AttentionBatch& ab) {
+  const int64_t C = ab.channels, P = ab.positions;
+  at::parallel_for(
+      0, ab.clips * ab.frames * C, row_grain(P), [&](int64_t begin, int64_t end) {
+        for (int64_t row = begin; row < end; ++row) {
+          const int64_t frame = row / C, channel = row % C;
+          const scalar_t scale = 1 + c[(frame / ab.frames) * C + channel];
+          const scalar_t* sf = s + frame * P;
+          for (int64_t p = 0; p < P; ++p) {
+            out[row * P + p] = x[row * P + p] * sf[p] * scale;
+          }
+        }
+      });
+}
+
+// dx = g s (1 + c); ds[p] = sum over channels of g x (1 + c);
+// dc = sum over the clip's frames and positions of g x s. Parallel over
+// frames, each with its own ds and per-frame dc, which are then summed over
+// the frames of a clip in a fixed order: no two threads add to one value.
+template <typename scalar_t>
+void apply_attention_backward_impl(
+    const scalar_t* g, const scalar_t* x, const scalar_t* s,
+    const scalar_t* c, scalar_t* dx, scalar_t* ds, scalar_t* dc,
+    const AttentionBatch& ab) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
+  std::vector<acc_t> dc_frames(ab.clips * N * C);
+  at::parallel_for(
+      0, ab.clips * N, std::max<int64_t>(1, row_grain(P) / C),
+      [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> ds_frame(P);
+        for (int64_t frame = begin; frame < end; ++frame) {
+          std::fill(ds_frame.begin(), ds_frame.end(), acc_t(0));
+          const scalar_t* sf = s + frame * P;
+          for (int64_t channel = 0; channel < C; ++channel) {
+            const int64_t row = frame * C + channel;
+            const acc_t scale = 1 + static_cast<acc_t>(c[(frame / N) * C + channel]);
+            acc_t dc_row = 0;
+            for (int64_t p = 0; p < P; ++p) {
+              const acc_t gx = static_cast<acc_t>(g[row * P + p]) * x[row * P + p];
+              dx[row * P + p] = static_cast<scalar_t>(g[row * P + p] * sf[p] * scale);
+              ds_frame[p] += gx * scale;
+              dc_row += gx * sf[p];
+            }
+            dc_frames[row] = dc_row;
+          }
+          for (int64_t p = 0; p < P; ++p) {
+            ds[frame * P + p] = static_cast<scalar_t>(ds_frame[p]);
+          }
+        }
+      });
+  for (int64_t clip = 0; clip < ab.clips; ++clip) {
+    for (int64_t channel = 0; channel < C; ++channel) {
+      acc_t total = 0;
+      for (int64_t n = 0; n < N; ++n) total += dc_frames[(clip * N + n) * C + channel];
+      dc[clip * C + channel] = static_cast<scalar_t>(total);
+    }
+  }
+}
+
+at::Tensor apply_attention_cpu(
+    const at::Tensor& x_in, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames) {
+  const char* op = "cosam::apply_attention";
+  const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
+  check_cpu_dtype(x_in, op);
+  const auto x = x_in.contiguous();
+  const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
+  auto out = at::empty(x.sizes(), x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_apply_attention_cpu", [&] {
+    apply_attention_impl<scalar_t>(
+        x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
+        c.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), ab);
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
+    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& spatial_mask, const at::Tensor& channel_mask,
+    int64_t num_frames) {
+  const char* op = "cosam::apply_attention_backward";
+  const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
+  check_cpu_dtype(x_in, op);
+  check_grad(grad_in, x_in, x_in.sizes(), op);
+  const auto x = x_in.contiguous(), grad = grad_in.contiguous();
+  const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
+  auto dx = at::empty(x.sizes(), x.options());
+  auto ds = at::empty(s.sizes(), s.options());
+  auto dc = at::empty(c.sizes(), c.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_apply_attention_backward_cpu", [&] {
+    apply_attention_backward_impl<scalar_t>(
+        grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+        s.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
+        dx.mutable_data_ptr<scalar_t>(), ds.mutable_data_ptr<scalar_t>(),
+        dc.mutable_data_ptr<scalar_t>(), ab);
+  });
+  return {dx, ds, dc};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cosam, CPU, m) {
+  m.impl("apply_attention", &apply_attention_cpu);
+  m.impl("apply_attention_backward", &apply_attention_backward_cpu);
+}
+
+}  // namespace cosam::cpu
