@@ -72,6 +72,16 @@ def test_chunked_extraction_equals_unchunked(clips_per_batch):
     assert all(shape[1:] == (4, 3, 4, 2) for shape in model.shapes)
 
 
+def test_loader_workers_give_the_same_features():
+    rng = np.random.default_rng(1)
+    tracklets = [Tracklet(frames=[frame(v) for v in rng.integers(0, 255, length)], pid=i, camid=0)
+                 for i, length in enumerate([5, 9, 2])]
+    in_process = extract_features(RecordingModel(), tracklets, to_tensor, clip_length=4, clips_per_batch=2)
+    workers = extract_features(RecordingModel(), tracklets, to_tensor, clip_length=4, clips_per_batch=2,
+                               num_workers=2)
+    assert torch.equal(in_process, workers)
+
+
 def test_module_is_evaluated_in_eval_mode_and_restored():
     class Pool(torch.nn.Module):
         def __init__(self):
@@ -130,7 +140,7 @@ def test_saved_features_through_the_cli(tmp_path, capsys, monkeypatch):
         return mean_level, to_tensor
 
     dataset = coloured_dataset()
-    args = parser.parse_args(["--dataset", "synthetic", "--clip-length", "2", "--save-features", path])
+    args = parser.parse_args(["--dataset", "synthetic", "--clip-length", "2", "--workers", "0", "--save-features", path])
     monkeypatch.setattr(cli, "build_dataset", lambda name, root, **options: dataset)
     from_model = cli.run(args, load_model)
     from_file = cli.run(parser.parse_args(["--features", path, "--gallery-mode", "official", "--ap", "trapezoid"]))
@@ -160,7 +170,7 @@ def test_cli_averages_all_splits_with_one_model_per_split(tmp_path, capsys):
         return mean_level, to_tensor
 
     result = cli.run(parser.parse_args(["--dataset", "ilids-vid", "--root", str(tmp_path), "--split-id", "all",
-                                        "--clip-length", "2"]), load_model)
+                                        "--clip-length", "2", "--workers", "0"]), load_model)
     assert requested == list(range(10))
     # Every fixture frame has the same grey level: all distances tie, so in
     # each split the first query's match is first and the second's second.

@@ -8,6 +8,8 @@ from .features import SAMPLINGS
 from .pipeline import EvaluationFeatures, compute_test_features
 from .results import AP_FORMS, DEFAULT_RANKS, DISTANCES, GALLERY_MODES, Protocol, ReIDResult, average_results
 
+HELP = "mAP, CMC and mINP of saved test features or of a model, with the protocol printed beside them"
+
 
 def add_arguments(parser):
     what = parser.add_argument_group("what to evaluate")
@@ -23,6 +25,7 @@ def add_arguments(parser):
     sampling.add_argument("--sampling", choices=SAMPLINGS, default="dense", help="(default: %(default)s)")
     sampling.add_argument("--frames", type=int, help="frames per tracklet for --sampling evenly")
     sampling.add_argument("--clips-per-batch", type=int, default=32, help="(default: %(default)s)")
+    sampling.add_argument("--workers", type=int, default=2, help="frame-loading processes (default: %(default)s)")
     protocol = parser.add_argument_group("protocol")
     protocol.add_argument("--gallery-mode", choices=sorted(GALLERY_MODES), default="torchreid",
                           help="torchreid: non-query test tracklets; official: the query set added (MARS)")
@@ -61,7 +64,7 @@ def run(args, load_model: Optional[Callable] = None) -> ReIDResult:
         model, transform = load_model(args, split_id)
         features = compute_test_features(model, dataset, transform, clip_length=args.clip_length,
                                          sampling=args.sampling, num_frames=args.frames,
-                                         clips_per_batch=args.clips_per_batch)
+                                         clips_per_batch=args.clips_per_batch, num_workers=args.workers)
         if args.save_features:
             features.save(args.save_features.replace("{split}", str(split_id)))
         results.append(features.evaluate(protocol))

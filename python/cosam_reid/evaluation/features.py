@@ -11,10 +11,11 @@ features of its clips:
   test sampling), then split into clips of N the same way.
 
 Clips from all tracklets are streamed through the model `clips_per_batch` at
-a time and summed into per-tracklet accumulators, so memory is one batch of
-frames plus one feature per tracklet, however long the tracklets are.
+a time and summed into per-tracklet accumulators, so memory is a few batches
+of frames (the one in the model and those the loader workers prepare) plus
+one feature per tracklet, however long the tracklets are.
 """
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence
 
 import torch
 
@@ -60,33 +61,41 @@ def describe_sampling(clip_length: int, sampling: str = "dense", num_frames: Opt
     return f"evenly: {num_frames} evenly spaced frames in {clip_length}-frame clips, clip features averaged"
 
 
-def _clip_stream(tracklets: Sequence[Tracklet], clip_length, sampling, num_frames) -> Iterator[Tuple[int, list]]:
-    for index, tracklet in enumerate(tracklets):
-        for clip in clip_indices(len(tracklet.frames), clip_length, sampling, num_frames):
-            yield index, clip
+class _ClipRequests(torch.utils.data.Dataset):
+    """Item i: (the i-th clip of the plan as an (N, 3, H, W) tensor, the index
+    of its tracklet). A DataLoader over it loads frames in worker processes."""
 
+    def __init__(self, tracklets: Sequence[Tracklet], transform, clip_length, sampling, num_frames):
+        self.tracklets, self.transform = tracklets, transform
+        self.plan = [(owner, clip) for owner, tracklet in enumerate(tracklets)
+                     for clip in clip_indices(len(tracklet.frames), clip_length, sampling, num_frames)]
 
-def _load_clip(tracklet: Tracklet, clip: Sequence[int], transform) -> torch.Tensor:
-    # Padded clips repeat a frame: decode it once.
-    loaded = {}
-    for position in clip:
-        if position not in loaded:
-            loaded[position] = transform(load_frame(tracklet.frames[position]))
-    return torch.stack([loaded[position] for position in clip])
+    def __len__(self):
+        return len(self.plan)
+
+    def __getitem__(self, item):
+        owner, clip = self.plan[item]
+        frames = self.tracklets[owner].frames
+        # Padded clips repeat frames: decode each once.
+        loaded = {position: self.transform(load_frame(frames[position])) for position in set(clip)}
+        return torch.stack([loaded[position] for position in clip]), owner
 
 
 @torch.no_grad()
 def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: Sequence[Tracklet],
                      transform: Callable, *, clip_length: int, sampling: str = "dense",
-                     num_frames: Optional[int] = None, clips_per_batch: int = 32,
+                     num_frames: Optional[int] = None, clips_per_batch: int = 32, num_workers: int = 0,
                      device: Optional[torch.device] = None) -> torch.Tensor:
     """(len(tracklets), F) float32 features on the CPU.
 
+    `num_workers` processes load frames ahead of the model (0: in this one).
     An nn.Module model is put in eval mode for the extraction (and back
     after); `device` defaults to the device of its parameters.
     """
     if clips_per_batch < 1:
         raise ValueError(f"clips_per_batch must be at least 1, got {clips_per_batch}")
+    if not tracklets:
+        raise ValueError("no tracklets to extract features from")
     is_module = isinstance(model, torch.nn.Module)
     if device is None:
         parameter = next(model.parameters(), None) if is_module else None
@@ -94,34 +103,21 @@ def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: S
     was_training = is_module and model.training
     if is_module:
         model.eval()
-    sums, counts = None, torch.zeros(len(tracklets))
-    batch, owners = [], []
-
-    def flush():
-        nonlocal sums
-        features = model(torch.stack(batch).to(device)).float().cpu()
-        if features.dim() != 2 or len(features) != len(batch):
-            raise ValueError(f"the model must map (B, N, 3, H, W) clips to (B, F) features; "
-                             f"got {tuple(features.shape)} for B={len(batch)}")
-        if sums is None:
-            sums = torch.zeros(len(tracklets), features.shape[1])
-        owner_index = torch.tensor(owners)
-        sums.index_add_(0, owner_index, features)
-        counts.index_add_(0, owner_index, torch.ones(len(owners)))
-        batch.clear()
-        owners.clear()
-
+    clips = torch.utils.data.DataLoader(_ClipRequests(tracklets, transform, clip_length, sampling, num_frames),
+                                        batch_size=clips_per_batch, num_workers=num_workers)
+    sums, counts = None, torch.zeros(len(tracklets), dtype=torch.float64)
     try:
-        for owner, clip in _clip_stream(tracklets, clip_length, sampling, num_frames):
-            batch.append(_load_clip(tracklets[owner], clip, transform))
-            owners.append(owner)
-            if len(batch) == clips_per_batch:
-                flush()
-        if batch:
-            flush()
+        for batch, owners in clips:
+            features = model(batch.to(device))
+            if not isinstance(features, torch.Tensor) or features.dim() != 2 or len(features) != len(batch):
+                shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+                raise ValueError(f"the model must map (B, N, 3, H, W) clips to (B, F) features; "
+                                 f"got {shape} for B={len(batch)}")
+            if sums is None:
+                sums = torch.zeros(len(tracklets), features.shape[1], dtype=torch.float64)
+            sums.index_add_(0, owners, features.detach().cpu().double())
+            counts.index_add_(0, owners, torch.ones(len(owners), dtype=torch.float64))
     finally:
         if was_training:
             model.train()
-    if sums is None:
-        raise ValueError("no tracklets to extract features from")
-    return sums / counts[:, None]
+    return (sums / counts[:, None]).float()

@@ -44,25 +44,29 @@ class EvaluationFeatures:
 
 
 def compute_test_features(model: Callable, dataset: VideoReIDDataset, transform: Callable, *, clip_length: int,
-                  sampling: str = "dense", num_frames: Optional[int] = None, clips_per_batch: int = 32,
-                  device=None) -> EvaluationFeatures:
+                          sampling: str = "dense", num_frames: Optional[int] = None, clips_per_batch: int = 32,
+                          num_workers: int = 0, device=None) -> EvaluationFeatures:
+    """Features and labels of the query and gallery of `dataset`."""
     def extract(tracklets):
         return extract_features(model, tracklets, transform, clip_length=clip_length, sampling=sampling,
-                                num_frames=num_frames, clips_per_batch=clips_per_batch, device=device)
+                                num_frames=num_frames, clips_per_batch=clips_per_batch, num_workers=num_workers,
+                                device=device)
 
     def labels(tracklets, field):
         return torch.tensor([getattr(t, field) for t in tracklets], dtype=torch.int64)
 
-    return EvaluationFeatures(query=extract(dataset.query), gallery=extract(dataset.gallery),
-                        query_pids=labels(dataset.query, "pid"), gallery_pids=labels(dataset.gallery, "pid"),
-                        query_camids=labels(dataset.query, "camid"), gallery_camids=labels(dataset.gallery, "camid"),
-                        dataset=dataset.name, sampling=describe_sampling(clip_length, sampling, num_frames))
+    return EvaluationFeatures(
+        query=extract(dataset.query), gallery=extract(dataset.gallery),
+        query_pids=labels(dataset.query, "pid"), gallery_pids=labels(dataset.gallery, "pid"),
+        query_camids=labels(dataset.query, "camid"), gallery_camids=labels(dataset.gallery, "camid"),
+        dataset=dataset.name, sampling=describe_sampling(clip_length, sampling, num_frames))
 
 
 def evaluate_model(model: Callable, dataset: VideoReIDDataset, transform: Callable, *, clip_length: int,
                    sampling: str = "dense", num_frames: Optional[int] = None, protocol: Protocol = Protocol(),
-                   clips_per_batch: int = 32, device=None) -> ReIDResult:
+                   clips_per_batch: int = 32, num_workers: int = 0, device=None) -> ReIDResult:
     """mAP, CMC and mINP of `model` on the query and gallery of `dataset`."""
     features = compute_test_features(model, dataset, transform, clip_length=clip_length, sampling=sampling,
-                             num_frames=num_frames, clips_per_batch=clips_per_batch, device=device)
+                                     num_frames=num_frames, clips_per_batch=clips_per_batch,
+                                     num_workers=num_workers, device=device)
     return features.evaluate(protocol)
