@@ -330,6 +330,14 @@ def finish(canvas, camera, tracklet_light, rng, size):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+def someone_else(people, appearance, rng):
+    """A random person of `people` other than `appearance`."""
+    while True:
+        person = people[rng.integers(len(people))]
+        if person is not appearance:
+            return person
+
+
 def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, others, config, rng):
     """The frames of one tracklet as PIL images. `appearance` None draws a
     junk detection: mostly scene, at most a fragment of someone."""
@@ -346,9 +354,9 @@ def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, ot
     offset = np.zeros(3)  # x, y, scale: a random walk, as detection boxes drift
     jitter = np.array([0.02 + 0.05 * difficulty, 0.01 + 0.02 * difficulty, 0.02 + 0.05 * difficulty])
 
-    passer = others[rng.integers(len(others))] if rng.random() < 0.5 * difficulty else None
+    passer = someone_else(others, appearance, rng) if rng.random() < 0.5 * difficulty else None
     passer_start, passer_speed = rng.uniform(-0.4, 1.4) * width, rng.choice([-1, 1]) * rng.uniform(0.03, 0.08) * width
-    bystander = others[rng.integers(len(others))] if rng.random() < 0.6 * difficulty else None
+    bystander = someone_else(others, appearance, rng) if rng.random() < 0.6 * difficulty else None
     bystander_x = rng.choice([-0.45, 1.45]) * width * rng.uniform(0.8, 1.0)
     bystander_view = VIEWS[rng.integers(len(VIEWS))]
     occluder = None
@@ -357,7 +365,7 @@ def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, ot
         occluder_top = height * rng.uniform(0.55, 0.85)
         occluder = (rng.uniform(0, camera.background.shape[1]), rng.uniform(0.15, 0.5) * width,
                     occluder_top, occluder_colour)
-    fragment = None if appearance else (others[rng.integers(len(others))], rng.choice([-0.42, 1.42]) * width)
+    fragment = None if appearance else (someone_else(others, None, rng), rng.choice([-0.42, 1.42]) * width)
     gait = appearance.gait_period if appearance else rng.uniform(8, 14)
 
     frames = []
@@ -516,6 +524,9 @@ def contact_sheet(dataset, path, identities=8, tracklets_per_identity=4, frames_
     sheet = np.concatenate([np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255)
                             for row in rows])
     Image.fromarray(sheet).save(path)
+
+
+HELP = "generate the built-in synthetic dataset (MARS layout) or reuse the one already there"
 
 
 def add_arguments(parser):
