@@ -1,6 +1,6 @@
 """What the benchmarks run: shapes, inputs and the measured calls.
 
-Shared by the pytest benchmarks, the peak-memory probe (run in a subprocess)
+Shared by the pytest benchmarks, the peak-memory probe
 and report.py, so that all three agree on what a case is.
 """
 import dataclasses

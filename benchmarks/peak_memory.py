@@ -1,26 +1,19 @@
-"""Peak memory of one measured call (a spec: see `prepare`).
+"""Peak memory of one measured call (a spec: see `prepare`), beyond what was
+allocated before it: the inputs are not counted, the outputs and gradients
+are.
 
-CUDA: torch.cuda.max_memory_allocated after a reset, minus what was allocated
-before the call. CPU: the call runs once in a fresh Python process (this file
-as a script) and the result is the growth of the peak RSS over the RSS just
-before the call, which sees every ATen allocation, however made: the peak
-(VmHWM, what ru_maxrss reports) is reset to the current RSS through
-/proc/self/clear_refs right before the call, so that the import of torch and
-the making of the inputs do not hide a smaller peak. A
-call of the same kind on tiny inputs runs first, so that one-time set-up
-(thread pools, kernel caches: about 70 MB) is not counted.
-
-    python benchmarks/peak_memory.py '{"kind": "op", ...}'   # prints bytes
+CUDA: torch.cuda.max_memory_allocated after a reset. CPU: the peak of the
+bytes ATen's CPU allocator holds, from the allocation events of the torch
+profiler (each carries its size; the running sum is the live total). This
+sees every tensor the call allocates, however it is made, and is not blurred
+by what glibc keeps after a free, as a peak RSS is (for ncc_summary
+forward+backward at COSAM_2, B=8, N=4 the peak RSS grew by 75 MiB where at
+most 53 MiB were live). Allocations outside ATen (BLAS packing buffers) are
+not counted.
 """
-import dataclasses
-import json
-import os
-import subprocess
-import sys
-
 import torch
+from torch._C._profiler import _EventType
 
-import cosam_ext
 import cases
 
 
@@ -36,53 +29,31 @@ def prepare(spec, device):
     return lambda: cases.run_layer(module, inputs)
 
 
-def tiny(spec):
-    """The same call on the smoke-mode shapes."""
-    case = cases.SMOKE_OP_CASES[0] if spec["kind"] == "op" else cases.SMOKE_LAYER_CASE
-    return dict(spec, case=dataclasses.asdict(case))
-
-
 def peak_memory(spec, device):
     """Peak bytes allocated by the call described by spec, beyond its inputs."""
-    if torch.device(device).type == "cuda":
-        return _cuda_peak(spec, device)
-    # The subprocess imports the cosam_ext this process uses, wherever pip points.
-    package_root = os.path.dirname(os.path.dirname(cosam_ext.__file__))
-    pythonpath = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-    result = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), json.dumps(spec)],
-        check=True, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=pythonpath),
-    )
-    return int(result.stdout.strip().splitlines()[-1])
-
-
-def _cuda_peak(spec, device):
     call = prepare(spec, device)
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    before = torch.cuda.memory_allocated(device)
-    call()
-    torch.cuda.synchronize(device)
-    return torch.cuda.max_memory_allocated(device) - before
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        call()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        call()
+    return _peak_of_allocations(prof.profiler.kineto_results.experimental_event_tree())
 
 
-def _status_bytes(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024  # kB
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _cpu_peak_in_this_process(spec):
-    prepare(tiny(spec), "cpu")()
-    call = prepare(spec, "cpu")
-    with open("/proc/self/clear_refs", "w") as clear_refs:
-        clear_refs.write("5")  # resets the peak RSS (VmHWM, ru_maxrss) to the current RSS
-    before = _status_bytes("VmRSS")
-    call()
-    return max(0, _status_bytes("VmHWM") - before)
-
-
-if __name__ == "__main__":
-    print(_cpu_peak_in_this_process(json.loads(sys.argv[1])))
+def _peak_of_allocations(roots):
+    """Largest running sum of the CPU allocation events (frees are negative)."""
+    events, stack = [], list(roots)
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.tag == _EventType.Allocation and node.extra_fields.device.type == "cpu":
+            events.append((node.start_time_ns, node.extra_fields.alloc_size))
+    live = peak = 0
+    for _, size in sorted(events):
+        live += size
+        peak = max(peak, live)
+    return peak

@@ -143,8 +143,7 @@ def header(data, source):
         "",
         "Time: median over fresh random inputs per round, after one warm-up call; "
         "(IQR, n = rounds) in brackets. Memory: peak growth during one call beyond its inputs "
-        "(CPU: a fresh subprocess per measurement, peak RSS (VmHWM, reset just before the call) "
-        "minus the RSS before the call; "
+        "(CPU: the peak of the bytes ATen's allocator holds, from the torch profiler's allocation events; "
         "CUDA: max_memory_allocated after a reset). Ratios below 1 favour fused. "
         "The ops take the reduced features x (B*N, D, H, W), weight (64, (N-1)*H*W); "
         "COSAM_4 and COSAM_5 with last stride 1 give the same op shape (COSAM_4/5s1), "

@@ -112,32 +112,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
 
   // Recompute Z and V instead of saving them: the forward keeps no state
   // beyond its inputs, which is what makes the op lean in memory. Each
-  // temporary is dropped as soon as it is used, so that at most two maps of
-  // x's size live at once: Z and G, G and dZ, then dZ and dX.
+  // temporary is dropped as soon as it is used (Z before dZ exists, the
+  // rest before dX does), so that at most two maps of x's size live at once.
   const auto x = x_in.contiguous();
   auto [z, mean, stdev] = Kernels::normalize(x, fb, eps);
-  const auto w_slots = weight_by_slot(weight, fb);
-  const auto v = slot_sums_of<Kernels>(z, w_slots, fb).view({N * B, D, K});
-  auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
-  const auto grad_bias = g.sum({0, 2});
+  at::Tensor dz, grad_weight, grad_bias;
+  {
+    const auto w_slots = weight_by_slot(weight, fb);
+    const auto v = slot_sums_of<Kernels>(z, w_slots, fb).view({N * B, D, K});
+    const auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
+    grad_bias = g.sum({0, 2});
 
-  // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give dlo and dhi.
-  auto [dlo, dhi] = Kernels::slot_sums_backward(
-      at::bmm(z.view({N * B, D, P}), g.transpose(1, 2)).view({N, B * D, K}),
-      1.0 / D);
+    // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give dlo and dhi.
+    auto [dlo, dhi] = Kernels::slot_sums_backward(
+        at::bmm(z.view({N * B, D, P}), g.transpose(1, 2)).view({N, B * D, K}),
+        1.0 / D);
 
-  // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
-  auto dw = at::bmm(dlo.transpose(1, 2), z.view({N, B * D, P}).narrow(0, 0, N - 1));
-  dw.baddbmm_(dhi.transpose(1, 2), z.view({N, B * D, P}).narrow(0, 1, N - 1));
-  const auto grad_weight = dw.transpose(0, 1).contiguous().view(weight.sizes());
-  z = at::Tensor();  // no view of it is left either
+    // dW_s = dlo_s^T Z_s + dhi_s^T Z_{s+1}, summed over the clips.
+    auto dw = at::bmm(dlo.transpose(1, 2), z.view({N, B * D, P}).narrow(0, 0, N - 1));
+    dw.baddbmm_(dhi.transpose(1, 2), z.view({N, B * D, P}).narrow(0, 1, N - 1));
+    grad_weight = dw.transpose(0, 1).contiguous().view(weight.sizes());
+    z = at::Tensor();  // no view of it is left either
 
-  // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
-  auto dz = at::bmm(v, g).view({N, B * D, P});
-  g = at::Tensor();
-  dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
-  dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
-
+    // dZ_n = V_n^T G_n / D (own frame) + dlo_n^T W_n + dhi_n^T W_{n-1}.
+    dz = at::bmm(v, g).view({N, B * D, P});
+    dz.narrow(0, 0, N - 1).baddbmm_(dlo, w_slots);
+    dz.narrow(0, 1, N - 1).baddbmm_(dhi, w_slots);
+  }
   auto grad_x = Kernels::normalize_backward(dz, x, mean, stdev, fb, eps);
   return {grad_x, grad_weight, grad_bias};
 }
