@@ -137,7 +137,7 @@ def format_statistics(dataset: VideoReIDDataset, notes: Sequence[str] = ()) -> s
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [f"=> {dataset.name} loaded"]
     for number, row in enumerate(rows):
-        lines.append("  " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths)))
+        lines.append(("  " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths))).rstrip())
         if number == 0:
             lines.append("  " + "-+-".join("-" * width for width in widths))
     lines.extend(f"  {note}" for note in notes)
