@@ -24,7 +24,9 @@ def test_loss_falls_on_a_tiny_dataset(tmp_path):
     # 4 identities x 2 tracklets, P=4, K=2: one batch per epoch, 10 steps.
     config = tiny_config(tmp_path, "train.epochs=10", "train.lr=1.0e-3", "data.identities_per_batch=4")
     train(config, tiny_dataset(num_identities=4))
-    losses = [float(row["loss"]) for row in read_metrics(tmp_path)]
+    rows = read_metrics(tmp_path)
+    assert [(row["epoch"], row["step"], row["global_step"]) for row in rows[:2]] == [("1", "1", "1"), ("2", "1", "2")]
+    losses = [float(row["loss"]) for row in rows]
     assert len(losses) == 10
     assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3, losses
     assert (tmp_path / "config.yaml").exists()

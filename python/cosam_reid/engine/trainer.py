@@ -142,7 +142,9 @@ class Trainer:
             progress.step_in_epoch += 1
             progress.global_step += 1
             if metrics is not None:
-                metrics.log(dict(row, epoch=progress.epoch, step=progress.step_in_epoch, global_step=progress.global_step))
+                # Epochs and steps counted from 1, as the progress bar shows them.
+                metrics.log(dict(row, epoch=progress.epoch + 1, step=progress.step_in_epoch,
+                                 global_step=progress.global_step))
             bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['accuracy']:.3f}")
             if self.checkpoint_every and progress.global_step % self.checkpoint_every == 0:
                 self.save_checkpoint()
