@@ -21,12 +21,13 @@ def default_config():
 def load_config(path=None, overrides=()):
     """The defaults, updated by the YAML file at path, then by each "a.b=value"."""
     config = default_config()
+    free_form = set(_free_form_sections(config))
     if path is not None:
         with open(path) as file:
             update = yaml.safe_load(file) or {}
         if not isinstance(update, dict):
             raise ConfigError(f"{path}: a config file must be a mapping of sections, got {type(update).__name__}")
-        merge(config, update, source=str(path))
+        merge(config, update, str(path), free_form)
     for override in overrides:
         key, separator, text = override.partition("=")
         if not separator or not key:
@@ -34,28 +35,37 @@ def load_config(path=None, overrides=()):
         update = yaml.safe_load(text)
         for part in reversed(key.split(".")):
             update = {part: update}
-        merge(config, update, source=f"override {override!r}")
+        merge(config, update, f"override {override!r}", free_form)
     return config
 
 
-def merge(config, update, source, prefix=""):
-    """Writes update into config in place; keys must exist in config, except in
-    mappings that are empty by default (free-form options)."""
+def merge(config, update, source, free_form=frozenset(), prefix=""):
+    """Writes update into config in place. Keys must exist in config, except
+    in the free_form sections (dotted names; empty in the defaults), which take
+    any keys."""
+    if prefix.rstrip(".") in free_form:
+        config.update(copy.deepcopy(update))
+        return
     for key, value in update.items():
         name = f"{prefix}{key}"
         if key not in config:
-            if config or not prefix:
-                valid = ", ".join(f"{prefix}{known}" for known in config)
-                raise ConfigError(f"{source}: unknown config key {name!r}; valid keys here: {valid}")
-            config[key] = value
-            continue
+            valid = ", ".join(f"{prefix}{known}" for known in config)
+            raise ConfigError(f"{source}: unknown config key {name!r}; valid keys here: {valid}")
         default = config[key]
         if isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {name!r} is a section, got {value!r}")
-            merge(default, value, source, prefix=f"{name}.")
+            merge(default, value, source, free_form, prefix=f"{name}.")
         else:
             config[key] = _checked(name, default, value, source)
+
+
+def _free_form_sections(config, prefix=""):
+    for key, value in config.items():
+        if isinstance(value, dict):
+            if not value:
+                yield f"{prefix}{key}"
+            yield from _free_form_sections(value, prefix=f"{prefix}{key}.")
 
 
 def _checked(name, default, value, source):

@@ -35,9 +35,16 @@ def test_file_then_overrides(tmp_path):
     assert config["model"]["last_stride"] == 1
 
 
-def test_free_form_and_optional_settings():
-    config = load_config(None, ["data.dataset_options.split_id=3", "model.pretrained=/weights/r50.pth"])
-    assert config["data"]["dataset_options"] == {"split_id": 3}
+def test_free_form_and_optional_settings(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  dataset_options:\n    num_identities: 16\n    image_size: [64, 32]\n")
+    config = load_config(path, [
+        "data.dataset_options.split_id=3", "data.dataset_options={verbose: false, seed: 2}",
+        "model.pretrained=/weights/r50.pth",
+    ])
+    assert config["data"]["dataset_options"] == {
+        "num_identities": 16, "image_size": [64, 32], "split_id": 3, "verbose": False, "seed": 2
+    }
     assert config["model"]["pretrained"] == "/weights/r50.pth"
 
 
