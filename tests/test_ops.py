@@ -15,6 +15,9 @@ SHAPES = [
     (1, 3, 10, 11, 7, 4),
 ]
 EPS = ops.DEFAULT_EPS
+# The compiled ops themselves: ops.ncc_summary may take the materialised order
+# at tiny maps (tested at the end of this file), these never do.
+fused = torch.ops.cosam
 
 
 def shape_id(shape):
@@ -29,7 +32,7 @@ def make_inputs(shape, dtype, requires_grad=False):
 
 
 def run_both(op_name, x, *args):
-    return getattr(ops, op_name)(x, *args), getattr(reference, op_name)(x, *args)
+    return getattr(fused, op_name)(x, *args), getattr(reference, op_name)(x, *args)
 
 
 def grads_of(fn, inputs, grad_out):
@@ -68,14 +71,14 @@ def test_gradients_match_reference(shape, dtype):
     x, weight, bias, num_frames = make_inputs(shape, dtype)
     grad_volume = torch.randn_like(reference.ncc_cost_volume(x, num_frames, EPS))
     for actual, expected in zip(
-        grads_of(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), [x], grad_volume),
+        grads_of(lambda x: fused.ncc_cost_volume(x, num_frames, EPS), [x], grad_volume),
         grads_of(lambda x: reference.ncc_cost_volume(x, num_frames, EPS), [x], grad_volume),
     ):
         assert_close(actual, expected)
 
     grad_summary = torch.randn(x.shape[0], weight.shape[0], *x.shape[2:], dtype=dtype)
     for actual, expected in zip(
-        grads_of(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad_summary),
+        grads_of(lambda *t: fused.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad_summary),
         grads_of(lambda *t: reference.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad_summary),
     ):
         assert_close(actual, expected)
@@ -84,10 +87,10 @@ def test_gradients_match_reference(shape, dtype):
 @pytest.mark.parametrize("shape", [(2, 3, 5, 2, 3, 4), (1, 2, 3, 1, 1, 1), (1, 4, 4, 1, 2, 2)], ids=shape_id)
 def test_gradcheck(shape):
     x, weight, bias, num_frames = make_inputs(shape, torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), (x,))
-    assert torch.autograd.gradcheck(lambda *t: ops.ncc_summary(*t, num_frames, EPS), (x, weight, bias))
+    assert torch.autograd.gradcheck(lambda x: fused.ncc_cost_volume(x, num_frames, EPS), (x,))
+    assert torch.autograd.gradcheck(lambda *t: fused.ncc_summary(*t, num_frames, EPS), (x, weight, bias))
     weight_4d = weight.detach()[:, :, None, None].requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda *t: ops.ncc_summary(*t, num_frames, EPS), (x, weight_4d, None))
+    assert torch.autograd.gradcheck(lambda *t: fused.ncc_summary(*t, num_frames, EPS), (x, weight_4d, None))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -100,7 +103,7 @@ def test_opcheck(dtype):
     torch.library.opcheck(
         torch.ops.cosam.ncc_summary_backward.default, (grad, x.detach(), weight.detach(), num_frames, EPS)
     )
-    grad_volume = torch.randn_like(ops.ncc_cost_volume(x.detach(), num_frames, EPS))
+    grad_volume = torch.randn_like(fused.ncc_cost_volume(x.detach(), num_frames, EPS))
     torch.library.opcheck(
         torch.ops.cosam.ncc_cost_volume_backward.default, (grad_volume, x.detach(), num_frames, EPS)
     )
@@ -111,7 +114,7 @@ def test_compile_fullgraph_matches_eager():
     x, weight, bias, num_frames = make_inputs((2, 3, 6, 3, 2, 4), torch.float32)
 
     def both(x, weight, bias):
-        return ops.ncc_summary(x, weight, bias, num_frames, EPS).sum() + ops.ncc_cost_volume(x, num_frames, EPS).sum()
+        return fused.ncc_summary(x, weight, bias, num_frames, EPS).sum() + fused.ncc_cost_volume(x, num_frames, EPS).sum()
 
     compiled = torch.compile(both, fullgraph=True, backend="aot_eager")
     assert_close(compiled(x, weight, bias), both(x, weight, bias))
@@ -132,14 +135,14 @@ def test_non_contiguous_inputs(layout):
     weight_strided = weight.t().contiguous().t()
     grad = torch.randn(x.shape[0], weight.shape[0], *x.shape[2:], dtype=x.dtype)
     grad_strided = NON_CONTIGUOUS[layout](grad)
-    assert_close(ops.ncc_cost_volume(x_strided, num_frames, EPS), ops.ncc_cost_volume(x, num_frames, EPS))
+    assert_close(fused.ncc_cost_volume(x_strided, num_frames, EPS), fused.ncc_cost_volume(x, num_frames, EPS))
     assert_close(
-        ops.ncc_summary(x_strided, weight_strided, bias, num_frames, EPS),
-        ops.ncc_summary(x, weight, bias, num_frames, EPS),
+        fused.ncc_summary(x_strided, weight_strided, bias, num_frames, EPS),
+        fused.ncc_summary(x, weight, bias, num_frames, EPS),
     )
     for actual, expected in zip(
-        grads_of(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x_strided, weight_strided, bias], grad_strided),
-        grads_of(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad),
+        grads_of(lambda *t: fused.ncc_summary(*t, num_frames, EPS), [x_strided, weight_strided, bias], grad_strided),
+        grads_of(lambda *t: fused.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad),
     ):
         assert_close(actual, expected)
 
@@ -147,8 +150,8 @@ def test_non_contiguous_inputs(layout):
 def test_expanded_gradient():
     # autograd hands a stride-0 gradient to the backward of a sum.
     x, weight, bias, num_frames = make_inputs((2, 3, 5, 2, 2, 3), torch.float64, requires_grad=True)
-    ops.ncc_summary(x, weight, bias, num_frames, EPS).sum().backward()
-    ops.ncc_cost_volume(x, num_frames, EPS).sum().backward()
+    fused.ncc_summary(x, weight, bias, num_frames, EPS).sum().backward()
+    fused.ncc_cost_volume(x, num_frames, EPS).sum().backward()
     both_sums = lambda x, weight, bias: (
         reference.ncc_summary(x, weight, bias, num_frames, EPS).sum() + reference.ncc_cost_volume(x, num_frames, EPS).sum()
     )
@@ -168,7 +171,7 @@ def test_constant_position_has_finite_gradient(dtype):
         assert torch.isfinite(actual).all()
         assert_close(actual, expected)
         grad = torch.randn_like(actual)
-        (ours,) = grads_of(lambda x: getattr(ops, op_name)(x, *args, num_frames, EPS), [x], grad)
+        (ours,) = grads_of(lambda x: getattr(fused, op_name)(x, *args, num_frames, EPS), [x], grad)
         (theirs,) = grads_of(lambda x: getattr(reference, op_name)(x, *args, num_frames, EPS), [x], grad)
         assert torch.isfinite(ours).all()
         # torch >= 2.x masks std's backward at std = 0 to the same one-sided
@@ -184,14 +187,14 @@ def test_constant_position_gradient_is_one_sided_derivative():
     x, weight, bias, num_frames = make_inputs((1, 2, 4, 1, 2, 2), torch.float64)
     x[:, :, 0, 0] = 1.0
     grad_out = torch.randn(x.shape[0], weight.shape[0], 1, 2, dtype=torch.float64)
-    (grad_x,) = grads_of(lambda x: ops.ncc_summary(x, weight, bias, num_frames, EPS), [x], grad_out)
+    (grad_x,) = grads_of(lambda x: fused.ncc_summary(x, weight, bias, num_frames, EPS), [x], grad_out)
     direction = torch.zeros_like(x)
     direction[:, :, 0, 0] = torch.randn(x.shape[0], x.shape[1], dtype=torch.float64)
     # One-sided differences, Richardson-extrapolated: the first-order error
     # of a plain forward difference (step / eps relative) cancels, and what
     # is left is well below the tolerance.
     step = 1e-8
-    loss = lambda t: (ops.ncc_summary(x + t * direction, weight, bias, num_frames, EPS) * grad_out).sum()
+    loss = lambda t: (fused.ncc_summary(x + t * direction, weight, bias, num_frames, EPS) * grad_out).sum()
     numeric = (4 * loss(step / 2) - loss(step) - 3 * loss(0.0)) / step
     assert abs(numeric - (grad_x * direction).sum()) < 1e-4 * max(1.0, abs(numeric))
 
@@ -201,10 +204,10 @@ def test_deterministic():
     grad = torch.randn(x.shape[0], weight.shape[0], *x.shape[2:])
 
     def run():
-        summary = ops.ncc_summary(x, weight, bias, num_frames, EPS)
-        volume = ops.ncc_cost_volume(x, num_frames, EPS)
-        summary_grads = grads_of(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad)
-        (volume_grad,) = grads_of(lambda x: ops.ncc_cost_volume(x, num_frames, EPS), [x], torch.randn_like(volume, generator=torch.Generator().manual_seed(0)))
+        summary = fused.ncc_summary(x, weight, bias, num_frames, EPS)
+        volume = fused.ncc_cost_volume(x, num_frames, EPS)
+        summary_grads = grads_of(lambda *t: fused.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad)
+        (volume_grad,) = grads_of(lambda x: fused.ncc_cost_volume(x, num_frames, EPS), [x], torch.randn_like(volume, generator=torch.Generator().manual_seed(0)))
         return [summary, volume, *summary_grads, volume_grad]
 
     first, second = run(), run()
@@ -224,8 +227,8 @@ def test_nan_and_inf_propagate():
 
 def test_empty_batch():
     x, weight, bias, num_frames = make_inputs((0, 3, 5, 2, 2, 3), torch.float64)
-    assert ops.ncc_summary(x, weight, bias, num_frames, EPS).shape == (0, 3, 2, 2)
-    assert ops.ncc_cost_volume(x, num_frames, EPS).shape == (0, 8, 2, 2)
+    assert fused.ncc_summary(x, weight, bias, num_frames, EPS).shape == (0, 3, 2, 2)
+    assert fused.ncc_cost_volume(x, num_frames, EPS).shape == (0, 8, 2, 2)
 
 
 def _x(*shape, dtype=torch.float32):
@@ -257,3 +260,38 @@ BAD_INPUTS = [
 def test_bad_input_is_named(call, message):
     with pytest.raises(RuntimeError, match=message):
         call()
+
+
+# --- the contraction order ops.ncc_summary chooses -----------------------------
+
+
+def test_materialised_order_chosen_at_tiny_maps_on_the_cpu():
+    x = torch.empty(32, 256, 8, 4)  # COSAM_5 with last stride 2
+    assert ops.materialising_is_cheaper(x, 64, num_frames=4)
+    assert not ops.materialising_is_cheaper(torch.empty(32, 256, 16, 8), 64, num_frames=4)
+    assert not ops.materialising_is_cheaper(torch.empty(32, 64, 64, 32), 64, num_frames=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_materialised_order_matches_reference(dtype):
+    x, weight, bias, num_frames = make_inputs((2, 4, 24, 2, 2, 16), dtype)
+    assert ops.materialising_is_cheaper(x, weight.shape[0], num_frames)
+    assert_close(ops.ncc_summary(x, weight, bias, num_frames, EPS), reference.ncc_summary(x, weight, bias, num_frames, EPS))
+    grad = torch.randn(x.shape[0], weight.shape[0], *x.shape[2:], dtype=dtype)
+    for ours, theirs in zip(
+        grads_of(lambda *t: ops.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad),
+        grads_of(lambda *t: reference.ncc_summary(*t, num_frames, EPS), [x, weight, bias], grad),
+    ):
+        assert_close(ours, theirs)
+    inputs = [t.detach().requires_grad_(True) for t in make_inputs((1, 3, 5, 1, 2, 4), torch.float64)[:3]]
+    assert ops.materialising_is_cheaper(inputs[0], 4, 3)
+    assert torch.autograd.gradcheck(lambda *t: ops.ncc_summary(*t, 3, EPS), inputs)
+
+
+def test_materialised_order_reports_bad_input_as_the_fused_one():
+    x = torch.randn(8, 24, 2, 2)
+    assert ops.materialising_is_cheaper(x, 16, 4)
+    with pytest.raises(RuntimeError, match=r"weight.size\(1\) must be \(N-1\)\*H\*W = 12"):
+        ops.ncc_summary(x, torch.randn(16, 11), None, 4)
+    with pytest.raises(RuntimeError, match="bias dtype"):
+        ops.ncc_summary(x, torch.randn(16, 12), torch.randn(16, dtype=torch.float64), 4)
