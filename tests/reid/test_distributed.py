@@ -14,6 +14,8 @@ agree to 1e-5, each parameter's update to 2% of its norm (see below).
 """
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -72,3 +74,22 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     ddp_losses = [float(row["loss"]) for row in read_metrics(tmp_path / "ddp")]
     single_losses = [float(row["loss"]) for row in read_metrics(tmp_path / "single")]
     assert ddp_losses == pytest.approx(single_losses, rel=1e-5)
+
+
+def test_torchrun_trains_from_the_command_line(tmp_path):
+    """The launcher path: torchrun, env:// rendezvous, the CLI, a dataset that
+    rank 0 generates while rank 1 waits, metrics and checkpoint from rank 0."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={WORLD_SIZE}",
+        f"--master_port={free_port()}", "-m", "cosam_reid.cli", "train",
+        "data.dataset=synthetic", f"data.root={tmp_path / 'data'}",
+        "data.dataset_options={num_identities: 16, verbose: false}",
+        "model.backbone=resnet18", "data.input_size=[64, 32]", "data.identities_per_batch=2",
+        "data.instances_per_identity=2", "data.num_workers=0", "train.device=cpu", "train.epochs=1",
+        "train.freeze_bn=true", f"train.output_dir={tmp_path / 'run'}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_metrics(tmp_path / "run")
+    assert len(rows) == read_checkpoint(tmp_path / "run" / "checkpoint.pt")["progress"]["global_step"] > 0
+    assert result.stdout.count("backbone: resnet18") == 1  # the config is printed by rank 0 only

@@ -1,5 +1,6 @@
 """torch.distributed set-up for runs launched by torchrun (env:// rendezvous):
 gloo on the CPU, nccl on GPUs; a single process when no launcher set RANK."""
+import contextlib
 import dataclasses
 import os
 
@@ -61,3 +62,14 @@ def mean_over_ranks(values, context):
         dist.all_reduce(values)
         values /= context.world_size
     return values
+
+
+@contextlib.contextmanager
+def main_process_first(context):
+    """Runs the block on rank 0, then on the other ranks: for work that
+    creates files on first use (a generated dataset), so that ranks do not race."""
+    if context.distributed and not context.is_main:
+        dist.barrier()
+    yield
+    if context.distributed and context.is_main:
+        dist.barrier()

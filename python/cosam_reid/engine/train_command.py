@@ -5,7 +5,7 @@ from ..config import dump_config, load_config, save_config
 from ..data.clips import ClipDataset
 from ..data.transforms import TrainTransform
 from ..models import build_model, load_imagenet_weights
-from .distributed import init_distributed, shutdown_distributed
+from .distributed import init_distributed, main_process_first, shutdown_distributed
 from .trainer import Trainer, seed_everything
 
 HELP = "train a video re-ID model (YAML config plus KEY=VALUE overrides)"
@@ -56,7 +56,8 @@ def train(config, dataset=None, hooks=()):
         if dataset is None:
             from ..datasets import build_dataset
 
-            dataset = build_dataset(data["dataset"], data["root"], **data["dataset_options"])
+            with main_process_first(context):
+                dataset = build_dataset(data["dataset"], data["root"], **data["dataset_options"])
         model = build_training_model(config, dataset.num_train_pids, log=log)
         clips = ClipDataset(dataset.train, data["num_frames"], TrainTransform(tuple(data["input_size"])), data["sampling"])
         trainer = Trainer(model, clips, config, context, hooks=hooks)
