@@ -47,7 +47,7 @@ def test_model_round_trip(tmp_path):
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     save_model(tiny(), tmp_path / "m.pt")
-    with pytest.raises(ValueError, match=r"another architecture:\n  backbone: 'resnet18' in the checkpoint, 'resnet34'"):
+    with pytest.raises(ValueError, match=r"architecture:\n  backbone: 'resnet18' in the checkpoint, 'resnet34' in"):
         load_model_weights(tiny("resnet34"), tmp_path / "m.pt")
     with pytest.raises(ValueError, match=r"cosam_blocks: \(5,\) in the checkpoint, \(4, 5\) in the model"):
         load_model_weights(tiny(cosam_blocks=(4, 5)), tmp_path / "m.pt")

@@ -59,7 +59,8 @@ def train(config, dataset=None, hooks=()):
             with main_process_first(context):
                 dataset = build_dataset(data["dataset"], data["root"], **data["dataset_options"])
         model = build_training_model(config, dataset.num_train_pids, log=log)
-        clips = ClipDataset(dataset.train, data["num_frames"], TrainTransform(tuple(data["input_size"])), data["sampling"])
+        transform = TrainTransform(tuple(data["input_size"]))
+        clips = ClipDataset(dataset.train, data["num_frames"], transform, data["sampling"])
         trainer = Trainer(model, clips, config, context, hooks=hooks)
         trainer.fit(resume=settings["resume"])
         return trainer

@@ -14,7 +14,12 @@ import torch
 WEIGHT_LAYOUTS = ("torchvision", "timm", "cadene")
 
 #: Cadene name prefix or infix -> this project's.
-CADENE_RENAMES = (("layer0.conv1.", "conv1."), ("layer0.bn1.", "bn1."), (".se_module.", ".se."), ("last_linear.", "fc."))
+CADENE_RENAMES = (
+    ("layer0.conv1.", "conv1."),
+    ("layer0.bn1.", "bn1."),
+    (".se_module.", ".se."),
+    ("last_linear.", "fc."),
+)
 
 
 @dataclasses.dataclass
@@ -34,7 +39,9 @@ class WeightsReport:
         if self.unexpected:
             lines.append(f"  skipped, not in the backbone ({len(self.unexpected)}): {', '.join(self.unexpected)}")
         for name, file_shape, model_shape in self.mismatched:
-            lines.append(f"  skipped, shape mismatch: {name} is {file_shape} in the file, {model_shape} in the backbone")
+            lines.append(
+                f"  skipped, shape mismatch: {name} is {file_shape} in the file, {model_shape} in the backbone"
+            )
         if self.missing:
             lines.append(f"  not in the file, left initialised ({len(self.missing)}): {', '.join(self.missing)}")
         return "\n".join(lines)
