@@ -75,7 +75,7 @@ setup(
     # stack under python/) install together.
     packages=find_packages(include=["cosam_ext", "cosam_ext.*"]) + find_packages("python"),
     package_dir={"cosam_reid": "python/cosam_reid"},
-    package_data={"cosam_reid": ["configs/*.yaml", "configs/recipes/*.yaml"]},
+    package_data={"cosam_reid": ["configs/*.yaml", "configs/recipes/*.md", "configs/recipes/*/*.yaml"]},
     entry_points={"console_scripts": ["cosam-reid = cosam_reid.cli:main"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

@@ -1,3 +1,5 @@
+import glob
+import os
 import subprocess
 import sys
 import types
@@ -6,9 +8,10 @@ import pytest
 import yaml
 
 from cosam_reid import cli
-from cosam_reid.config import ConfigError, default_config, load_config
+from cosam_reid.config import DEFAULT_CONFIG, ConfigError, default_config, load_config
 from cosam_reid.data.tracklets import VideoReIDDataset
-from reid_testing import tiny_tracklets
+from cosam_reid.engine.train_command import build_training_model
+from reid_testing import random_clips, tiny_tracklets
 
 
 def test_defaults_are_the_papers_setting():
@@ -105,3 +108,40 @@ def test_cli_train_prints_and_saves_the_resolved_config(tmp_path, capsys, monkey
 def test_console_script_lists_train():
     result = subprocess.run([sys.executable, "-m", "cosam_reid.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout
+
+
+RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(DEFAULT_CONFIG), "recipes", "*", "*.yaml")))
+
+
+def test_there_is_a_recipe_for_every_run_of_the_five_tables():
+    tables = {os.path.basename(os.path.dirname(path)).split("_")[0] for path in RECIPES}
+    assert tables == {"table1", "table2", "table3", "table4", "table5"} and len(RECIPES) == 52
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda path: os.path.relpath(path, os.path.dirname(DEFAULT_CONFIG)))
+def test_every_recipe_loads_through_the_config_loader(path):
+    config = load_config(path)
+    recipe = yaml.safe_load(open(path))
+    for section, settings in recipe.items():
+        for key, value in settings.items():
+            assert config[section][key] == value, f"{section}.{key}"
+
+
+@pytest.mark.parametrize("recipe, attention, cosam_blocks", [
+    ("table3_attention/mars_spatial.yaml", "spatial", ["block4", "block5"]),
+    ("table4_cosam_positions/resnet50_cosam2_dukemtmc.yaml", "both", ["block2"]),
+])
+def test_recipes_build_their_model(recipe, attention, cosam_blocks):
+    path = os.path.join(os.path.dirname(DEFAULT_CONFIG), "recipes", recipe)
+    # The recipe's architecture at a tiny input, so that it builds and runs in a moment.
+    config = load_config(path, ["data.input_size=[64, 32]"])
+    model = build_training_model(config, num_classes=5).eval()
+    assert list(model.cosam) == cosam_blocks
+    assert {layer.attention for layer in model.cosam.values()} == {attention}
+    assert model(random_clips()).shape == (2, model.feature_dim)
+
+
+def test_an_unknown_attention_is_refused():
+    config = load_config(None, ["model.attention=temporal", "model.backbone=resnet18", "data.input_size=[64, 32]"])
+    with pytest.raises(ValueError, match="attention must be one of"):
+        build_training_model(config, num_classes=5)

@@ -35,6 +35,7 @@ def build_training_model(config, num_classes, log=print):
         last_stride=options["last_stride"],
         temporal_pooling=options["temporal_pooling"],
         bn_neck=options["bn_neck"],
+        attention=options["attention"],
     )
     if options["pretrained"]:
         load_imagenet_weights(model.backbone, options["pretrained"], layout=options["pretrained_layout"], log=log)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from cosam_ext import CosamLayer
+from cosam_ext.layer import ATTENTIONS
 
 from .pooling import build_temporal_pooling
 from .resnet import ResNet
@@ -28,12 +29,16 @@ class ModelSpec:
     last_stride: int = 1
     temporal_pooling: str = "avg"
     bn_neck: bool = False
+    #: CosamLayer's attention: "both", "spatial" or "channel" (the paper's Table 3 ablation).
+    attention: str = "both"
 
     def __post_init__(self):
         blocks = tuple(sorted(set(self.cosam_blocks)))
         unknown = [block for block in blocks if block not in COSAM_BLOCKS]
         if unknown:
             raise ValueError(f"cosam_blocks {unknown} do not exist; COSAM can follow CNN blocks {COSAM_BLOCKS}")
+        if self.attention not in ATTENTIONS:
+            raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
         if blocks and self.num_frames < 2:
             raise ValueError(f"COSAM needs num_frames >= 2, got {self.num_frames}")
         object.__setattr__(self, "cosam_blocks", blocks)
@@ -63,7 +68,8 @@ class VideoReIDModel(nn.Module):
         self.cosam = nn.ModuleDict(
             {
                 f"block{block}": CosamLayer(
-                    self.backbone.stage_channels[block - 2], spec.num_frames, map_sizes[block - 2]
+                    self.backbone.stage_channels[block - 2], spec.num_frames, map_sizes[block - 2],
+                    attention=spec.attention,
                 )
                 for block in spec.cosam_blocks
             }
