@@ -34,6 +34,12 @@ def test_resnet50_cosam_4_5_widths():
         assert model(clips(batch=1)).shape == (1, 2048)
 
 
+def test_cosam_after_layer4_follows_the_last_stride():
+    model = tiny_model(cosam_blocks=(5,), last_stride=2).train()
+    assert model.cosam["block5"].spatial_size == (2, 1)
+    assert model(clips()).logits.shape == (2, 7)
+
+
 @pytest.mark.parametrize("last_stride", [1, 2])
 @pytest.mark.parametrize("size", [(64, 32), (70, 30), (256, 128)], ids=str)
 def test_stage_map_sizes_match_the_maps(last_stride, size):
