@@ -1,4 +1,4 @@
-# make demo   install, build, run the quick-start example
+# make demo   install, build, then `cosam-reid demo`: synthetic data, train and evaluate a small COSAM model on the CPU
 # make test   install, build, run the test-suite
 # make check-cuda-build   compile and link the CUDA backend (no GPU needed)
 # make benchmark         full benchmark run, then benchmarks/RESULTS.md and chart.png
@@ -19,7 +19,7 @@ $(EXTENSION): .requirements-installed $(SOURCES)
 install: $(EXTENSION)
 
 demo: install
-	$(PYTHON) examples/quickstart.py
+	$(PYTHON) -m cosam_reid.cli demo   # the `cosam-reid demo` console script, run by this Python
 
 test: install
 	$(PYTHON) -m pytest tests

@@ -8,6 +8,9 @@ import sys
 #: subcommand -> module implementing it.
 SUBCOMMANDS = {
     "train": "cosam_reid.engine.train_command",
+    "synth": "cosam_reid.data.synthetic",
+    "evaluate": "cosam_reid.engine.evaluate_command",
+    "demo": "cosam_reid.demo",
 }
 
 
@@ -26,9 +29,11 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, KeyError, FileNotFoundError) as error:
+    except (ValueError, KeyError, OSError) as error:
         # Bad input (config, files, shapes) ends with its message, not a traceback.
-        print(f"cosam-reid {args.command}: error: {error}", file=sys.stderr)
+        # A KeyError's str() is the repr of its message; print the message itself.
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"cosam-reid {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0
 
