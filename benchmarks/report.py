@@ -119,6 +119,26 @@ def layer_table(results):
     return lines
 
 
+def model_table(results):
+    """One training step of ResNet50 with COSAM after the listed blocks, against the plain model."""
+    lines = []
+    by_group = collections.defaultdict(dict)
+    for result in results:
+        if "blocks" in result["extra_info"]:
+            by_group[result["group"]][tuple(result["extra_info"]["blocks"])] = result
+    for group, by_blocks in sorted(by_group.items()):
+        base = by_blocks.get(())
+        lines += [f"### {group}", "", "| COSAM after blocks | ms | time / plain |", "|---|---|---|"]
+        for blocks, result in sorted(by_blocks.items(), key=lambda item: len(item[0])):
+            name = ", ".join(map(str, blocks)) or "none (plain ResNet50)"
+            lines.append(
+                f"| {name} | {timing(result)} "
+                f"| **{ratio(result['stats']['median'], base['stats']['median']) if base else '-'}** |"
+            )
+        lines.append("")
+    return lines or ["No model benchmark in this run.", ""]
+
+
 def header(data, source):
     machine = data["machine_info"]
     commit = data.get("commit_info", {})
@@ -201,14 +221,8 @@ def main(argv):
     for device, op, pass_ in sorted(tables):
         lines += op_table(device, op, pass_, tables[device, op, pass_], op_cases) + [""]
     lines += ["## The layer", ""] + layer_table(results)
-    lines += [
-        "## Model training step",
-        "",
-        "benchmarks/test_model.py skips: model not available yet (issue 5).",
-        "",
-        "![time and memory against map size](chart.png)",
-        "",
-    ]
+    lines += ["## Model training step", ""] + model_table(results)
+    lines += ["![time and memory against map size](chart.png)", ""]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
         handle.write("\n".join(lines))
     chart(results, os.path.join(HERE, "chart.png"))
