@@ -5,7 +5,7 @@
 # make benchmark-smoke   every benchmark once on tiny shapes (CI)
 PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
-SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu')
+SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
 
 .PHONY: install demo test check-cuda-build benchmark benchmark-smoke clean
 

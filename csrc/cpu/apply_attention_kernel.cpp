@@ -9,15 +9,10 @@
 #include <vector>
 
 #include "../ncc_checks.h"
+#include "cpu_kernels.h"
 
 namespace cosam::cpu {
 namespace {
-
-void check_cpu_dtype(const at::Tensor& x, const char* op) {
-  TORCH_CHECK(
-      x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
-      " on CPU supports float32 and float64; x is ", x.scalar_type());
-}
 
 // Rows of P positions, one per (frame, channel): enough per task that a
 // task amortises its start-up.
@@ -93,7 +88,7 @@ at::Tensor apply_attention_cpu(
     const at::Tensor& channel_mask, int64_t num_frames) {
   const char* op = "cosam::apply_attention";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  check_cpu_dtype(x_in, op);
+  check_cpu_dtype(x_in, "x");
   const auto x = x_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto out = at::empty(x.sizes(), x.options());
@@ -111,7 +106,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
     int64_t num_frames) {
   const char* op = "cosam::apply_attention_backward";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  check_cpu_dtype(x_in, op);
+  check_cpu_dtype(x_in, "x");
   check_grad(grad_in, x_in, x_in.sizes(), op);
   const auto x = x_in.contiguous(), grad = grad_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();

@@ -9,6 +9,15 @@
 
 namespace cosam::cpu {
 
+// The CPU kernels are written for float32 and float64 (they accumulate in
+// double); what names the argument in the message.
+inline void check_cpu_dtype(const at::Tensor& t, const char* what) {
+  TORCH_CHECK(
+      t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+      "cosam ops on CPU support float32 and float64; ", what, " is ",
+      t.scalar_type());
+}
+
 struct CpuKernels {
   static std::tuple<at::Tensor, at::Tensor, at::Tensor> normalize(
       const at::Tensor& x, const FrameBatch& fb, double eps);

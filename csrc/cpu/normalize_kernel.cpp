@@ -16,13 +16,6 @@ namespace {
 // positions, contiguous in NCHW, so they vectorise.
 constexpr int64_t kBlock = 64;
 
-void check_cpu_dtype(const at::Tensor& t, const char* what) {
-  TORCH_CHECK(
-      t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
-      "cosam ops on CPU support float32 and float64; ", what, " is ",
-      t.scalar_type());
-}
-
 // Calls fn(frame, p0, len) for every block of positions of every frame.
 template <class Fn>
 void parallel_over_blocks(const FrameBatch& fb, Fn&& fn) {

@@ -8,30 +8,14 @@
 #include <c10/cuda/CUDAException.h>
 #include <torch/library.h>
 
-#include <algorithm>
 #include <limits>
 
 #include "../ncc_checks.h"
 #include "cuda_kernels.h"
+#include "grid_stride.cuh"
 
 namespace cosam::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = 65536;
-
-void check_cuda_dtype(const at::Tensor& x, const char* op) {
-  const auto type = x.scalar_type();
-  TORCH_CHECK(
-      type == at::kFloat || type == at::kDouble || type == at::kHalf ||
-          type == at::kBFloat16,
-      op, " on CUDA supports float32, float64, float16 and bfloat16; x is ",
-      type);
-}
-
-int64_t blocks_for(int64_t elements) {
-  return std::min((elements + kThreads - 1) / kThreads, kMaxBlocks);
-}
 
 template <typename scalar_t>
 __global__ void apply_attention_kernel(
@@ -41,8 +25,7 @@ __global__ void apply_attention_kernel(
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t P = ab.positions, C = ab.channels;
   const int64_t total = ab.clips * ab.frames * C * P;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < total; i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+  for (int64_t i = first_element(); i < total; i += grid_stride()) {
     const int64_t row = i / P, frame = row / C;
     const acc_t scale =
         acc_t(1) + static_cast<acc_t>(c[(frame / ab.frames) * C + row % C]);
@@ -101,8 +84,7 @@ __global__ void apply_attention_backward_positions_kernel(
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t P = ab.positions, C = ab.channels;
   const int64_t total = ab.clips * ab.frames * P;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < total; i += static_cast<int64_t>(blockDim.x) * gridDim.x) {
+  for (int64_t i = first_element(); i < total; i += grid_stride()) {
     const int64_t frame = i / P, p = i % P;
     const scalar_t* cf = c + (frame / ab.frames) * C;
     acc_t sum = 0;
@@ -121,7 +103,7 @@ at::Tensor apply_attention_cuda(
   const char* op = "cosam::apply_attention";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
   const auto device_guard = guard_device_of(x_in);
-  check_cuda_dtype(x_in, op);
+  check_cuda_dtype(x_in, "x");
   const auto x = x_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto out = at::empty(x.sizes(), x.options());
@@ -144,7 +126,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
   const char* op = "cosam::apply_attention_backward";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
   const auto device_guard = guard_device_of(x_in);
-  check_cuda_dtype(x_in, op);
+  check_cuda_dtype(x_in, "x");
   check_grad(grad_in, x_in, x_in.sizes(), op);
   const auto x = x_in.contiguous(), grad = grad_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();

@@ -12,6 +12,17 @@
 
 namespace cosam::cuda {
 
+// The CUDA kernels' dtypes (half types compute in float); what names the
+// argument in the message.
+inline void check_cuda_dtype(const at::Tensor& t, const char* what) {
+  const auto type = t.scalar_type();
+  TORCH_CHECK(
+      type == at::kFloat || type == at::kDouble || type == at::kHalf ||
+          type == at::kBFloat16,
+      "cosam ops on CUDA support float32, float64, float16 and bfloat16; ",
+      what, " is ", type);
+}
+
 struct CudaKernels {
   static std::tuple<at::Tensor, at::Tensor, at::Tensor> normalize(
       const at::Tensor& x, const FrameBatch& fb, double eps);

@@ -20,15 +20,6 @@ namespace {
 constexpr int kCols = 32;  // positions per block: one warp per channel row
 constexpr int kRows = 8;   // channel rows read at once
 
-void check_cuda_dtype(const at::Tensor& t, const char* what) {
-  const auto type = t.scalar_type();
-  TORCH_CHECK(
-      type == at::kFloat || type == at::kDouble || type == at::kHalf ||
-          type == at::kBFloat16,
-      "cosam ops on CUDA support float32, float64, float16 and bfloat16; ",
-      what, " is ", type);
-}
-
 // Blocks of the grid: one per frame and tile of kCols positions.
 int64_t column_blocks(const FrameBatch& fb) {
   const int64_t blocks =

@@ -7,29 +7,11 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 
-#include <algorithm>
-
 #include "cuda_kernels.h"
+#include "grid_stride.cuh"
 
 namespace cosam::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-// The kernels loop over the elements with a grid stride, so any size fits;
-// beyond this many blocks more would only wait for a free SM.
-constexpr int64_t kMaxBlocks = 65536;
-
-int64_t blocks_for(int64_t elements) {
-  return std::min((elements + kThreads - 1) / kThreads, kMaxBlocks);
-}
-
-__device__ int64_t first_element() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-
-__device__ int64_t grid_stride() {
-  return static_cast<int64_t>(blockDim.x) * gridDim.x;
-}
 
 // v[n] = scale * (sum_{m<n} lo[m] + sum_{m>n} hi[m-1]), summed afresh for
 // each n (in the CPU kernel's order): N is a clip length, a few frames, and
