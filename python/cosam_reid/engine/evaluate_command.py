@@ -1,5 +1,6 @@
 """`cosam-reid evaluate`: the evaluation CLI with models read from training
 checkpoints (cosam_reid.evaluation.cli itself knows nothing of checkpoints)."""
+import contextlib
 import pickle
 
 from ..data.transforms import EvalTransform
@@ -22,17 +23,29 @@ def add_arguments(parser):
 
 def load_model(args, split_id):
     path = args.checkpoint.replace("{split}", str(split_id))
-    try:
+    with unreadable_file_as_value_error(path, "the checkpoint"):
         model = model_from_checkpoint(path)
-    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
-        # A truncated or foreign file, or weights that do not fit their spec.
-        raise ValueError(f"cannot load the checkpoint {path}: {error}") from error
     if args.clip_length is None:
         args.clip_length = model.spec.num_frames
     return model, EvalTransform(model.spec.input_size)
 
 
+@contextlib.contextmanager
+def unreadable_file_as_value_error(path, what):
+    """torch.load's errors for a truncated or foreign file (and load_state_dict's
+    for weights that do not fit) as a one-line ValueError, which the CLI
+    reports as a user error; torch's own messages run over many lines."""
+    try:
+        yield
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot load {what} {path}: {reason}") from error
+
+
 def run(args):
-    if not args.checkpoint and not args.features:
+    if args.features:
+        with unreadable_file_as_value_error(args.features, "the saved features"):
+            return evaluation_cli.run(args)
+    if not args.checkpoint:
         raise ValueError("nothing to evaluate: pass --checkpoint (a trained model) or --features (saved test features)")
-    return evaluation_cli.run(args, load_model if args.checkpoint else None)
+    return evaluation_cli.run(args, load_model)
