@@ -56,9 +56,7 @@ def demo(config):
     clock = PhaseClock()
     with clock("dataset"):
         dataset = build_dataset(data["dataset"], data["root"], **data["dataset_options"])
-    # train() seeds then builds the model the same way, so this is the model it starts from.
-    seed_everything(config["train"]["seed"], config["train"]["deterministic"])
-    untrained_model = build_training_model(config, dataset.num_train_pids)
+    untrained_model = initial_model(config, dataset)
     print("\n=> evaluating the untrained model")
     with clock("evaluate untrained"):
         untrained = evaluate(untrained_model, dataset, config)
@@ -74,6 +72,13 @@ def demo(config):
     print(side_by_side(untrained, trained, describe_model(config), trainer))
     print(f"wall time: {clock}")
     return untrained, trained
+
+
+def initial_model(config, dataset):
+    """The model train(config, dataset) starts from: it seeds, then builds the
+    model, the same way."""
+    seed_everything(config["train"]["seed"], config["train"]["deterministic"])
+    return build_training_model(config, dataset.num_train_pids)
 
 
 def describe_model(config):
