@@ -29,7 +29,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    flags = [f"data.root={args.root}"] * bool(args.root) + [f"train.output_dir={args.output}"] * bool(args.output)
+    flags = []
+    if args.root:
+        flags.append(f"data.root={args.root}")
+    if args.output:
+        flags.append(f"train.output_dir={args.output}")
+    # KEY=VALUE overrides come last, so they win over the flags.
     return demo(load_config(DEMO_CONFIG, flags + list(args.overrides)))
 
 
