@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from . import reference
-from .ops import DEFAULT_EPS, apply_attention, ncc_summary
+from .ops import DEFAULT_EPS, apply_attention, masked_mean, ncc_summary
 
 __all__ = ["CosamLayer", "CosamOutput"]
 
@@ -151,13 +151,11 @@ class CosamLayer(nn.Module):
             spatial_mask = logits.sigmoid()
         if self.channelwise_attention is not None:
             # The channel attention sees the spatially masked maps through their
-            # means only: sum_p x[c, p] s[p] / P is a batched matrix-vector
-            # product, so x * s never has to exist.
-            flat = frames.flatten(2)
+            # means only, so x * s never has to exist.
             if spatial_mask is None:
-                pooled = flat.mean(dim=2)
+                pooled = frames.mean(dim=(2, 3))
             else:
-                pooled = torch.bmm(flat, spatial_mask.flatten(2).transpose(1, 2)).squeeze(2) / flat.shape[2]
+                pooled = masked_mean(frames, spatial_mask)
             per_frame = self.channelwise_attention(pooled)
             channel_mask = per_frame.view(-1, self.num_frames, self.in_channels).mean(dim=1)
         if spatial_mask is not None and channel_mask is not None:

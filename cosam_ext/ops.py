@@ -17,7 +17,7 @@ except ImportError as error:  # pragma: no cover - exercised only on broken inst
         "`pip install --no-build-isolation -e .` from the source tree."
     ) from error
 
-__all__ = ["ncc_cost_volume", "ncc_summary", "apply_attention", "DEFAULT_EPS"]
+__all__ = ["ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "DEFAULT_EPS"]
 
 #: The authors' epsilon, added to the standard deviation (not the variance).
 DEFAULT_EPS = 1e-4
@@ -70,6 +70,15 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
         volume = torch.ops.cosam.ncc_cost_volume(x, num_frames, eps)
         return torch.nn.functional.conv2d(volume, weight.reshape(weight.shape[0], -1, 1, 1), bias)
     return torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)
+
+
+def masked_mean(x, spatial_mask):
+    """The mean over positions of x * spatial_mask, without that product:
+    what the channel attention pools.
+
+    x: (B*N, C, H, W); spatial_mask: (B*N, 1, H, W). Returns (B*N, C).
+    """
+    return torch.ops.cosam.masked_mean(x, spatial_mask)
 
 
 def apply_attention(x, spatial_mask, channel_mask, num_frames):
@@ -128,15 +137,31 @@ def _ncc_summary_backward_fake(grad, x, weight, num_frames, eps):
     return x.new_empty(x.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
 
 
-def _check_attention(x, spatial_mask, channel_mask, num_frames):
+def _check_masked_maps(x, spatial_mask):
     torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, C, H, W), got {x.dim()}-D")
-    torch._check(
-        x.shape[0] % num_frames == 0,
-        lambda: f"x.size(0) = {x.shape[0]} is not divisible by num_frames = {num_frames}",
-    )
     torch._check(
         spatial_mask.shape == (x.shape[0], 1, *x.shape[2:]),
         lambda: f"spatial_mask must have shape (B*N, 1, H, W), got {tuple(spatial_mask.shape)}",
+    )
+
+
+@torch.library.register_fake("cosam::masked_mean")
+def _masked_mean_fake(x, spatial_mask):
+    _check_masked_maps(x, spatial_mask)
+    return x.new_empty(x.shape[:2])
+
+
+@torch.library.register_fake("cosam::masked_mean_backward")
+def _masked_mean_backward_fake(grad, x, spatial_mask):
+    _check_masked_maps(x, spatial_mask)
+    return x.new_empty(x.shape), spatial_mask.new_empty(spatial_mask.shape)
+
+
+def _check_attention(x, spatial_mask, channel_mask, num_frames):
+    _check_masked_maps(x, spatial_mask)
+    torch._check(
+        x.shape[0] % num_frames == 0,
+        lambda: f"x.size(0) = {x.shape[0]} is not divisible by num_frames = {num_frames}",
     )
     torch._check(
         channel_mask.shape == (x.shape[0] // num_frames, x.shape[1]),
@@ -203,6 +228,19 @@ def _apply_attention_backward(ctx, grad):
     return *grads, None
 
 
+def _masked_mean_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _masked_mean_backward(ctx, grad):
+    return torch.ops.cosam.masked_mean_backward(grad, *ctx.saved_tensors)
+
+
+torch.library.register_autograd(
+    "cosam::masked_mean",
+    _masked_mean_backward,
+    setup_context=_masked_mean_setup_context,
+)
 torch.library.register_autograd(
     "cosam::apply_attention",
     _apply_attention_backward,
@@ -221,5 +259,5 @@ torch.library.register_autograd(
 
 # Under CPU autocast the reduction conv hands over bfloat16 maps while the
 # summary weight stays float32; the CPU kernels run in float32.
-for _op in ("cosam::ncc_cost_volume", "cosam::ncc_summary", "cosam::apply_attention"):
+for _op in ("cosam::ncc_cost_volume", "cosam::ncc_summary", "cosam::masked_mean", "cosam::apply_attention"):
     torch.library.register_autocast(_op, "cpu", torch.float32)

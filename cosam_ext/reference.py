@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .ops import DEFAULT_EPS
 
-__all__ = ["other_frames", "ncc_cost_volume", "ncc_summary", "apply_attention", "cosam"]
+__all__ = ["other_frames", "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "cosam"]
 
 
 def other_frames(num_frames):
@@ -40,6 +40,11 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
     return F.conv2d(ncc_cost_volume(x, num_frames, eps), weight, bias)
 
 
+def masked_mean(x, spatial_mask):
+    """The authors' pooling of the masked maps: (B*N, C, H, W), (B*N, 1, H, W) -> (B*N, C)."""
+    return F.adaptive_avg_pool2d(torch.mul(x, spatial_mask), output_size=1).flatten(1)
+
+
 def apply_attention(x, spatial_mask, channel_mask, num_frames):
     """x * spatial_mask, plus itself times the clip's channel mask, in the
     authors' steps: (B*N, C, H, W), (B*N, 1, H, W), (B, C) -> (B*N, C, H, W)."""
@@ -64,7 +69,7 @@ def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attent
         spatial_mask = spatial_mask_summary(volume).sigmoid()
         out = torch.mul(x, spatial_mask)
     if channelwise_attention is not None:
-        pooled = F.adaptive_avg_pool2d(out, output_size=1).view(total, -1)
+        pooled = F.adaptive_avg_pool2d(out, output_size=1).view(total, -1)  # masked_mean's steps
         per_frame = channelwise_attention(pooled).view(clips, num_frames, -1)
         channel_mask = torch.mean(per_frame, dim=1)
         common = channel_mask[:, None].expand_as(per_frame).reshape(total, channels, 1, 1)

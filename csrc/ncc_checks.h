@@ -52,6 +52,18 @@ inline FrameBatch check_frames(
                     x.size(2),           x.size(3),  x.size(2) * x.size(3)};
 }
 
+// Every tensor argument of an op shares x's dtype and device; name says
+// which argument t is.
+inline void check_like_x(
+    const at::Tensor& t, const at::Tensor& x, const char* name, const char* op) {
+  TORCH_CHECK(
+      t.scalar_type() == x.scalar_type(), op, ": ", name, " dtype ",
+      t.scalar_type(), " does not match x dtype ", x.scalar_type());
+  TORCH_CHECK(
+      t.device() == x.device(), op, ": ", name, " is on ", t.device(),
+      " but x is on ", x.device());
+}
+
 // weight: (K, (N-1)*P) or (K, (N-1)*P, 1, 1); bias: (K) or None.
 inline int64_t check_summary_weight(
     const at::Tensor& x, const FrameBatch& fb, const at::Tensor& weight,
@@ -69,23 +81,13 @@ inline int64_t check_summary_weight(
       weight.size(1) == fb.volume_channels(), op, ": weight.size(1) must be ",
       "(N-1)*H*W = ", fb.volume_channels(), " for num_frames = ", fb.frames,
       " and a ", fb.height, "x", fb.width, " map, got ", weight.size(1));
-  TORCH_CHECK(
-      weight.scalar_type() == x.scalar_type(), op, ": weight dtype ",
-      weight.scalar_type(), " does not match x dtype ", x.scalar_type());
-  TORCH_CHECK(
-      weight.device() == x.device(), op, ": weight is on ", weight.device(),
-      " but x is on ", x.device());
+  check_like_x(weight, x, "weight", op);
   if (bias.has_value() && bias->defined()) {
     TORCH_CHECK(
         bias->dim() == 1 && bias->size(0) == weight.size(0), op,
         ": bias must have shape (K) = (", weight.size(0), "), got ",
         bias->sizes());
-    TORCH_CHECK(
-        bias->scalar_type() == x.scalar_type(), op, ": bias dtype ",
-        bias->scalar_type(), " does not match x dtype ", x.scalar_type());
-    TORCH_CHECK(
-        bias->device() == x.device(), op, ": bias is on ", bias->device(),
-        " but x is on ", x.device());
+    check_like_x(*bias, x, "bias", op);
   }
   return weight.size(0);
 }
@@ -96,12 +98,7 @@ inline void check_grad(
   TORCH_CHECK(
       grad.sizes() == expected, op, ": grad must have shape ", expected,
       ", got ", grad.sizes());
-  TORCH_CHECK(
-      grad.scalar_type() == x.scalar_type(), op, ": grad dtype ",
-      grad.scalar_type(), " does not match x dtype ", x.scalar_type());
-  TORCH_CHECK(
-      grad.device() == x.device(), op, ": grad is on ", grad.device(),
-      " but x is on ", x.device());
+  check_like_x(grad, x, "grad", op);
 }
 
 // Sizes of the attention inputs: x (B*N, C, H, W), spatial_mask
@@ -113,41 +110,40 @@ struct AttentionBatch {
   int64_t positions;  // H * W
 };
 
-inline AttentionBatch check_attention(
-    const at::Tensor& x, const at::Tensor& spatial_mask,
-    const at::Tensor& channel_mask, int64_t num_frames, const char* op) {
+// Checks x (B*N, C, H, W) and its spatial mask (B*N, 1, H, W): shared by
+// the ops that weight x's positions by the mask.
+inline void check_masked_maps(
+    const at::Tensor& x, const at::Tensor& spatial_mask, const char* op) {
   TORCH_CHECK(
       x.dim() == 4, op, ": x must be a 4-D tensor (B*N, C, H, W), got a ",
       x.dim(), "-D tensor of shape ", x.sizes());
   TORCH_CHECK(
       at::isFloatingType(x.scalar_type()), op,
       ": x must be a floating-point tensor, got ", x.scalar_type());
-  TORCH_CHECK(num_frames >= 1, op, ": num_frames must be >= 1, got ", num_frames);
-  TORCH_CHECK(
-      x.size(0) % num_frames == 0, op, ": x.size(0) = ", x.size(0),
-      " (B*N) is not divisible by num_frames = ", num_frames);
-  const int64_t clips = x.size(0) / num_frames;
   TORCH_CHECK(
       spatial_mask.dim() == 4 && spatial_mask.size(0) == x.size(0) &&
           spatial_mask.size(1) == 1 && spatial_mask.size(2) == x.size(2) &&
           spatial_mask.size(3) == x.size(3),
       op, ": spatial_mask must have shape (B*N, 1, H, W) = (", x.size(0),
       ", 1, ", x.size(2), ", ", x.size(3), "), got ", spatial_mask.sizes());
+  check_like_x(spatial_mask, x, "spatial_mask", op);
+}
+
+inline AttentionBatch check_attention(
+    const at::Tensor& x, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames, const char* op) {
+  check_masked_maps(x, spatial_mask, op);
+  TORCH_CHECK(num_frames >= 1, op, ": num_frames must be >= 1, got ", num_frames);
+  TORCH_CHECK(
+      x.size(0) % num_frames == 0, op, ": x.size(0) = ", x.size(0),
+      " (B*N) is not divisible by num_frames = ", num_frames);
+  const int64_t clips = x.size(0) / num_frames;
   TORCH_CHECK(
       channel_mask.dim() == 2 && channel_mask.size(0) == clips &&
           channel_mask.size(1) == x.size(1),
       op, ": channel_mask must have shape (B, C) = (", clips, ", ",
       x.size(1), "), got ", channel_mask.sizes());
-  for (const auto& [t, name] :
-       {std::pair{&spatial_mask, "spatial_mask"},
-        std::pair{&channel_mask, "channel_mask"}}) {
-    TORCH_CHECK(
-        t->scalar_type() == x.scalar_type(), op, ": ", name, " dtype ",
-        t->scalar_type(), " does not match x dtype ", x.scalar_type());
-    TORCH_CHECK(
-        t->device() == x.device(), op, ": ", name, " is on ", t->device(),
-        " but x is on ", x.device());
-  }
+  check_like_x(channel_mask, x, "channel_mask", op);
   return AttentionBatch{clips, num_frames, x.size(1), x.size(2) * x.size(3)};
 }
 

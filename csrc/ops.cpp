@@ -16,6 +16,12 @@ TORCH_LIBRARY(cosam, m) {
   m.def(
       "ncc_summary_backward(Tensor grad, Tensor x, Tensor weight, "
       "int num_frames, float eps) -> (Tensor, Tensor, Tensor)");
+  // The mean over positions of x * spatial_mask, (B*N, C): what the channel
+  // attention sees, without x * spatial_mask.
+  m.def("masked_mean(Tensor x, Tensor spatial_mask) -> Tensor");
+  m.def(
+      "masked_mean_backward(Tensor grad, Tensor x, Tensor spatial_mask) "
+      "-> (Tensor, Tensor)");
   // The layer's attention applied to its input x (B*N, C, H, W):
   // x * spatial_mask * (1 + channel_mask of the clip), with spatial_mask
   // (B*N, 1, H, W) and channel_mask (B, C), in one pass.

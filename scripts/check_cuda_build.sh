@@ -52,10 +52,10 @@ from cosam_ext import ops, reference
 
 assert cosam_ext.__file__.startswith(os.getcwd()), cosam_ext.__file__
 for op in ("ncc_cost_volume", "ncc_cost_volume_backward", "ncc_summary", "ncc_summary_backward",
-           "apply_attention", "apply_attention_backward"):
+           "masked_mean", "masked_mean_backward", "apply_attention", "apply_attention_backward"):
     for key in ("CPU", "CUDA"):
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{op}", key), (op, key)
-for op in ("ncc_cost_volume", "ncc_summary", "apply_attention"):
+for op in ("ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention"):
     assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{op}", "AutocastCUDA"), op
 
 x = torch.randn(6, 5, 3, 2, dtype=torch.float64, requires_grad=True)

@@ -304,7 +304,7 @@ def test_device_mismatch_is_named():
             call()
 
 
-# --- apply_attention ----------------------------------------------------------
+# --- apply_attention and masked_mean ----------------------------------------
 # (B, N, C, H, W): P = 1, N = 1, C = 1, and rows longer than one block of threads.
 ATTENTION_SHAPES = [(2, 4, 16, 4, 3), (1, 2, 7, 1, 1), (3, 1, 1, 5, 7), (1, 3, 33, 23, 17)]
 
@@ -323,29 +323,41 @@ def attention_inputs(shape, dtype=torch.float64, device="cuda"):
     return (*(t.to(device, dtype) for t in tensors), num_frames)
 
 
-def attention_outputs(impl, shape, dtype, device="cuda"):
-    x, spatial_mask, channel_mask, grad, num_frames = attention_inputs(shape, dtype, device)
-    return outputs_and_grads(
-        lambda *t: impl.apply_attention(*t, num_frames), [x, spatial_mask, channel_mask], grad
-    )
+def apply_attention_call(impl, x, spatial_mask, channel_mask, grad, num_frames):
+    """(fn, inputs, grad) of apply_attention from `impl` (ops or reference)."""
+    return lambda *t: impl.apply_attention(*t, num_frames), [x, spatial_mask, channel_mask], grad
 
 
+def masked_mean_call(impl, x, spatial_mask, channel_mask, grad, num_frames):
+    """(fn, inputs, grad) of masked_mean; its grad is the (B*N, C) mean of the map's."""
+    return impl.masked_mean, [x, spatial_mask], grad.mean(dim=(2, 3))
+
+
+MASK_OPS = {"apply_attention": apply_attention_call, "masked_mean": masked_mean_call}
+
+
+def attention_outputs(op, impl, shape, dtype, device="cuda"):
+    return outputs_and_grads(*MASK_OPS[op](impl, *attention_inputs(shape, dtype, device)))
+
+
+@pytest.mark.parametrize("op", MASK_OPS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", ATTENTION_SHAPES, ids=lambda s: "B{}N{}C{}H{}W{}".format(*s))
-def test_apply_attention_matches_cpu_and_reference(shape, dtype):
-    cuda = attention_outputs(ops, shape, dtype)
+def test_mask_op_matches_cpu_and_reference(shape, dtype, op):
+    cuda = attention_outputs(op, ops, shape, dtype)
     for actual, cpu, expected in zip(
-        cuda, attention_outputs(ops, shape, dtype, "cpu"), attention_outputs(reference, shape, dtype, "cpu")
+        cuda, attention_outputs(op, ops, shape, dtype, "cpu"), attention_outputs(op, reference, shape, dtype, "cpu")
     ):
         assert_close(actual.cpu(), cpu)
         assert_close(actual.cpu(), expected)
 
 
+@pytest.mark.parametrize("op", MASK_OPS)
 @pytest.mark.parametrize("dtype", HALF_DTYPES)
-def test_apply_attention_half_error_within_twice_the_references(dtype):
+def test_mask_op_half_error_within_twice_the_references(dtype, op):
     shape = (2, 4, 64, 16, 8)
-    truth = attention_outputs(reference, shape, torch.float64)
-    ours, theirs = attention_outputs(ops, shape, dtype), attention_outputs(reference, shape, dtype)
+    truth = attention_outputs(op, reference, shape, torch.float64)
+    ours, theirs = attention_outputs(op, ops, shape, dtype), attention_outputs(op, reference, shape, dtype)
     for a, b, t in zip(ours, theirs, truth):
         assert relative_error(a, t) <= 2 * relative_error(b, t) + 1e-6
 
@@ -359,8 +371,18 @@ def test_apply_attention_gradcheck_and_opcheck():
     torch.library.opcheck(torch.ops.cosam.apply_attention_backward.default, (grad, *detached, num_frames))
 
 
+def test_masked_mean_gradcheck_and_opcheck():
+    x, spatial_mask, _, grad, _ = attention_inputs((2, 3, 4, 2, 3))
+    inputs = [t.requires_grad_(True) for t in (x, spatial_mask)]
+    assert torch.autograd.gradcheck(ops.masked_mean, inputs)
+    torch.library.opcheck(torch.ops.cosam.masked_mean.default, tuple(inputs))
+    detached = [t.detach() for t in inputs]
+    torch.library.opcheck(torch.ops.cosam.masked_mean_backward.default, (grad.mean(dim=(2, 3)), *detached))
+
+
+@pytest.mark.parametrize("op", MASK_OPS)
 @pytest.mark.parametrize("dtype", (torch.float32, torch.bfloat16))
-def test_apply_attention_deterministic(dtype):
-    first = attention_outputs(ops, (3, 4, 64, 9, 8), dtype)
-    second = attention_outputs(ops, (3, 4, 64, 9, 8), dtype)
+def test_mask_op_deterministic(dtype, op):
+    first = attention_outputs(op, ops, (3, 4, 64, 9, 8), dtype)
+    second = attention_outputs(op, ops, (3, 4, 64, 9, 8), dtype)
     assert all(torch.equal(a, b) for a, b in zip(first, second))

@@ -14,12 +14,6 @@
 namespace cosam::cpu {
 namespace {
 
-// Rows of P positions, one per (frame, channel): enough per task that a
-// task amortises its start-up.
-int64_t row_grain(int64_t positions) {
-  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / positions);
-}
-
 template <typename scalar_t>
 void apply_attention_impl(
     const scalar_t* x, const scalar_t* s, const scalar_t* c, scalar_t* out,

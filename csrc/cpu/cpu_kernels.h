@@ -2,6 +2,9 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 
 #include <tuple>
 
@@ -16,6 +19,12 @@ inline void check_cpu_dtype(const at::Tensor& t, const char* what) {
       t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
       "cosam ops on CPU support float32 and float64; ", what, " is ",
       t.scalar_type());
+}
+
+// Grain of a parallel_for over rows of P positions (one per frame and
+// channel): enough rows per task that a task amortises its start-up.
+inline int64_t row_grain(int64_t positions) {
+  return std::max<int64_t>(1, at::internal::GRAIN_SIZE / positions);
 }
 
 struct CpuKernels {

@@ -12,6 +12,7 @@
 
 #include "../ncc_checks.h"
 #include "cuda_kernels.h"
+#include "block_sum.cuh"
 #include "grid_stride.cuh"
 
 namespace cosam::cuda {
@@ -33,20 +34,6 @@ __global__ void apply_attention_kernel(
         static_cast<acc_t>(x[i]) * static_cast<acc_t>(s[frame * P + i % P]) *
         scale);
   }
-}
-
-// Sum of v over the block, in a fixed order (shared-memory tree).
-template <typename acc_t>
-__device__ acc_t block_sum(acc_t v, acc_t* partial) {
-  partial[threadIdx.x] = v;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const acc_t total = partial[0];
-  __syncthreads();
-  return total;
 }
 
 // One block per (frame, channel) row: writes dx for the row and the row's

@@ -52,12 +52,24 @@ at::Tensor apply_attention_autocast(
       x.to(dtype), spatial_mask.to(dtype), channel_mask.to(dtype), num_frames);
 }
 
+// A mean of products: like apply_attention, in the promoted dtype.
+at::Tensor masked_mean_autocast(const at::Tensor& x, const at::Tensor& spatial_mask) {
+  const c10::impl::ExcludeDispatchKeyGuard no_autocast(
+      c10::DispatchKey::AutocastCUDA);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("cosam::masked_mean", "")
+                             .typed<decltype(masked_mean_autocast)>();
+  const auto dtype = at::promoteTypes(x.scalar_type(), spatial_mask.scalar_type());
+  return op.call(x.to(dtype), spatial_mask.to(dtype));
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(cosam, AutocastCUDA, m) {
   m.impl("ncc_cost_volume", &ncc_cost_volume_autocast);
   m.impl("ncc_summary", &ncc_summary_autocast);
   m.impl("apply_attention", &apply_attention_autocast);
+  m.impl("masked_mean", &masked_mean_autocast);
 }
 
 }  // namespace cosam::cuda

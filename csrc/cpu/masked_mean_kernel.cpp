@@ -1,0 +1,108 @@
+// cosam::masked_mean on CPU: the mean over positions of x * s, s the spatial
+// mask of the frame, and its backward in one pass over x that yields dx and
+// the mask gradient.
+#include <ATen/AccumulateType.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "../ncc_checks.h"
+#include "cpu_kernels.h"
+
+namespace cosam::cpu {
+namespace {
+
+template <typename scalar_t>
+void masked_mean_impl(
+    const scalar_t* x, const scalar_t* s, scalar_t* out, int64_t frames,
+    int64_t C, int64_t P) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  at::parallel_for(0, frames * C, row_grain(P), [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const scalar_t* xr = x + row * P;
+      const scalar_t* sf = s + (row / C) * P;
+      acc_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t p = 0; p < P; ++p) sum += static_cast<acc_t>(xr[p]) * sf[p];
+      out[row] = static_cast<scalar_t>(sum / P);
+    }
+  });
+}
+
+// dx = g s / P; ds[p] = sum over channels of g x[:, p] / P. Parallel over
+// frames, each owning its rows of dx and its ds: no two threads add to one
+// value.
+template <typename scalar_t>
+void masked_mean_backward_impl(
+    const scalar_t* g, const scalar_t* x, const scalar_t* s, scalar_t* dx,
+    scalar_t* ds, int64_t frames, int64_t C, int64_t P) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  at::parallel_for(
+      0, frames, std::max<int64_t>(1, row_grain(P) / C),
+      [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> ds_frame(P);
+        for (int64_t frame = begin; frame < end; ++frame) {
+          std::fill(ds_frame.begin(), ds_frame.end(), acc_t(0));
+          const scalar_t* sf = s + frame * P;
+          for (int64_t channel = 0; channel < C; ++channel) {
+            const int64_t row = frame * C + channel;
+            const acc_t scale = static_cast<acc_t>(g[row]) / P;
+            const scalar_t* xr = x + row * P;
+            scalar_t* dxr = dx + row * P;
+            for (int64_t p = 0; p < P; ++p) {
+              dxr[p] = static_cast<scalar_t>(scale * sf[p]);
+              ds_frame[p] += scale * xr[p];
+            }
+          }
+          for (int64_t p = 0; p < P; ++p) {
+            ds[frame * P + p] = static_cast<scalar_t>(ds_frame[p]);
+          }
+        }
+      });
+}
+
+at::Tensor masked_mean_cpu(const at::Tensor& x_in, const at::Tensor& spatial_mask) {
+  check_masked_maps(x_in, spatial_mask, "cosam::masked_mean");
+  check_cpu_dtype(x_in, "x");
+  const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
+  auto out = at::empty({x.size(0), x.size(1)}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_masked_mean_cpu", [&] {
+    masked_mean_impl<scalar_t>(
+        x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
+        out.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1),
+        x.size(2) * x.size(3));
+  });
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> masked_mean_backward_cpu(
+    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& spatial_mask) {
+  const char* op = "cosam::masked_mean_backward";
+  check_masked_maps(x_in, spatial_mask, op);
+  check_cpu_dtype(x_in, "x");
+  check_grad(grad_in, x_in, {x_in.size(0), x_in.size(1)}, op);
+  const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
+  const auto grad = grad_in.contiguous();
+  auto dx = at::empty(x.sizes(), x.options());
+  auto ds = at::empty(s.sizes(), s.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_masked_mean_backward_cpu", [&] {
+    masked_mean_backward_impl<scalar_t>(
+        grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+        s.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(),
+        ds.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1),
+        x.size(2) * x.size(3));
+  });
+  return {dx, ds};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(cosam, CPU, m) {
+  m.impl("masked_mean", &masked_mean_cpu);
+  m.impl("masked_mean_backward", &masked_mean_backward_cpu);
+}
+
+}  // namespace cosam::cpu
