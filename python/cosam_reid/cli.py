@@ -11,6 +11,7 @@ SUBCOMMANDS = {
     "synth": "cosam_reid.data.synthetic",
     "evaluate": "cosam_reid.engine.evaluate_command",
     "demo": "cosam_reid.demo",
+    "visualize": "cosam_reid.visualize.command",
 }
 
 

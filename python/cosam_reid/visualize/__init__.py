@@ -1,0 +1,14 @@
+"""Pictures, drawn with matplotlib off-screen (Agg); each function returns a
+matplotlib Figure, and figures.save_figure writes one as a PNG of its exact
+size:
+
+- masks: capture_masks (every COSAM layer's masks in one forward),
+  masks_figure / tracklet_masks_figure (spatial masks over the frames,
+  channel masks as bar plots);
+- ranks: rank_gallery, ranks_figure (top-k gallery tracklets per query);
+- cmc: cmc_result, cmc_figure (CMC curves of one or more results);
+- command: `cosam-reid visualize masks|ranks|cmc`.
+
+The submodules are not imported here: the command module is imported by
+every cosam-reid command, and matplotlib only loads when a picture is drawn.
+"""
