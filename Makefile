@@ -3,11 +3,14 @@
 # make check-cuda-build   compile and link the CUDA backend (no GPU needed)
 # make benchmark         full benchmark run, then benchmarks/RESULTS.md and chart.png
 # make benchmark-smoke   every benchmark once on tiny shapes (CI)
+# make wheel             a wheel for the installed torch, in dist/ (e.g. cosam_ext-0.1.0+pt213cpu-cp39-abi3-linux_x86_64.whl)
+# make wheel-smoke       that wheel installed into a fresh venv outside the source tree and smoke-tested there (CI)
+# make ctest             the standalone CMake build of the op library and its C++ tests (CI)
 PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
 SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
 
-.PHONY: install demo test check-cuda-build benchmark benchmark-smoke clean
+.PHONY: install demo test check-cuda-build benchmark benchmark-smoke wheel wheel-smoke ctest clean
 
 .requirements-installed: requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
@@ -34,5 +37,16 @@ benchmark-smoke: install
 check-cuda-build:
 	bash scripts/check_cuda_build.sh
 
+wheel: .requirements-installed
+	PYTHON=$(PYTHON) bash scripts/build_wheel.sh
+
+wheel-smoke: .requirements-installed
+	PYTHON=$(PYTHON) bash scripts/wheel_smoke_test.sh
+
+ctest: .requirements-installed
+	cmake -S . -B build/cmake -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+	cmake --build build/cmake --parallel $${MAX_JOBS:-$$(nproc)}
+	ctest --test-dir build/cmake --output-on-failure
+
 clean:
-	rm -rf build *.egg-info $(EXTENSION) .requirements-installed
+	rm -rf build dist *.egg-info $(EXTENSION) cosam_ext/_build_info.json .requirements-installed
