@@ -1,25 +1,37 @@
-"""The standalone CMake build of the op library compiles and its ops work
-without the Python module."""
+"""The standalone CMake build of the op library: it compiles, its C++ tests
+(tests/cpp/, run by ctest) pass, and its ops work without the Python module."""
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_cmake_library_registers_working_ops(tmp_path):
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
     assert shutil.which("cmake"), "cmake is required to build the standalone library"
-    build = tmp_path / "build"
-    subprocess.run(
+    build = tmp_path_factory.mktemp("cmake")
+    for command in (
         ["cmake", "-S", ROOT, "-B", str(build), f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
+        ["cmake", "--build", str(build), "--parallel", "2"],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+    return build
+
+
+def test_ctest_passes(build):
+    result = subprocess.run(["ctest", "--test-dir", str(build), "--output-on-failure"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "100% tests passed, 0 tests failed out of 3" in result.stdout
+
+
+def test_library_registers_working_ops(build):
     library = build / "libcosam_ops.so"
     # A fresh interpreter that never imports cosam_ext: the ops come from the
     # CMake library alone; the reference formula is written out inline.

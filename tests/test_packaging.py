@@ -1,0 +1,156 @@
+"""What a build is for: the version label, the check against the running
+torch before the library loads, its messages, python -m cosam_ext.info, and
+setup.py's use of them."""
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+import cosam_ext
+from cosam_ext import _build
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def build_info(torch_version, cuda=None, arch_list=None):
+    return {"version": "0.1.0+test", "torch": torch_version, "cuda": cuda, "cuda_arch_list": arch_list}
+
+
+@pytest.mark.parametrize(
+    "torch_version, cuda, tag",
+    [("2.13.0+cpu", None, "pt213cpu"), ("2.14.1+cu130", "13.0", "pt214cu130"), ("2.9.0", "12.8", "pt29cu128")],
+)
+def test_build_tag(torch_version, cuda, tag):
+    assert _build.build_tag(torch_version, cuda) == tag
+
+
+def test_same_minor_version_matches():
+    assert _build.mismatch(build_info("2.13.0+cpu"), "2.13.1", None) is None
+    assert _build.mismatch(build_info("2.14.0+cu130", "13.0", "9.0"), "2.14.1+cu130", "13.0") is None
+
+
+def test_cpu_build_loads_into_cuda_torch():
+    assert _build.mismatch(build_info("2.14.1+cu130"), "2.14.1+cu130", "13.0") is None
+
+
+@pytest.mark.parametrize(
+    "info, torch_version, cuda, reason",
+    [
+        (build_info("2.13.0+cpu"), "2.14.1", None, "built against torch 2.13 and cannot load into 2.14"),
+        (build_info("2.14.1+cu130", "13.0", "9.0"), "2.14.1+cpu", None, "needs a CUDA build of torch"),
+        (build_info("2.14.1+cu130", "13.0", "9.0"), "2.14.1+cu126", "12.6", "built for CUDA 13.0, this torch uses CUDA 12.6"),
+    ],
+)
+def test_mismatch(info, torch_version, cuda, reason):
+    assert reason in _build.mismatch(info, torch_version, cuda)
+
+
+def test_load_library_refuses_a_build_for_another_torch(monkeypatch):
+    monkeypatch.setattr(_build, "read_build_info", lambda: build_info("2.1.0+cpu"))
+    with pytest.raises(_build.BuildMismatchError) as error:
+        _build.load_library()
+    message = str(error.value)
+    assert "built against torch 2.1 and cannot load into" in message
+    assert f"running torch {torch.__version__}" in message
+    # The dev tree's rebuild command.
+    assert f"cd {ROOT} && python -m pip install --no-build-isolation --no-deps -e ." in message
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (ImportError("cosam_ext/_C.abi3.so: undefined symbol: _ZN3c104cuda", name="cosam_ext._C"),
+         "cosam_ext._C failed to load (cosam_ext/_C.abi3.so: undefined symbol: _ZN3c104cuda)"),
+        (ModuleNotFoundError("No module named 'cosam_ext._C'", name="cosam_ext._C"),
+         "the compiled library cosam_ext._C is missing"),
+    ],
+)
+def test_load_library_explains_a_library_that_does_not_load(monkeypatch, error, reason):
+    def fail(name):
+        raise error
+
+    monkeypatch.setattr(_build, "read_build_info", lambda: build_info(torch.__version__))
+    monkeypatch.setattr(_build.importlib, "import_module", fail)
+    with pytest.raises(_build.BuildMismatchError, match="Rebuild it against the running torch") as raised:
+        _build.load_library()
+    assert reason in str(raised.value)
+    assert f"built for torch {torch.__version__}, CPU kernels only" in str(raised.value)
+
+
+def test_rebuild_hint_outside_a_source_tree_names_the_wheel(tmp_path):
+    hint = _build.rebuild_hint("2.14.1+cu130", "13.0", package_dir=str(tmp_path / "cosam_ext"))
+    assert f"version {_build.VERSION}+pt214cu130" in hint
+    assert "make wheel" in hint
+
+
+def test_cpu_only_build_warns_where_a_gpu_is_available(monkeypatch):
+    monkeypatch.setattr(_build, "read_build_info", lambda: build_info(torch.__version__))
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.warns(UserWarning, match="built without its CUDA kernels .* but a GPU is available"):
+        _build.load_library()
+
+
+def test_no_warning_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(_build, "read_build_info", lambda: build_info(torch.__version__))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _build.load_library()
+
+
+@pytest.mark.parametrize(
+    "arch_list, capability, coverage",
+    [
+        ("8.0;8.6;9.0", (8, 9), "sm_86 code"),  # a binary runs on later minors of its major
+        ("7.5 8.0", (8, 0), "sm_80 code"),
+        ("8.0;9.0+PTX", (12, 0), "PTX 9.0 compiled at load"),
+        ("9.0a", (9, 0), "sm_90 code"),
+        ("9.0a", (10, 0), None),  # architecture-specific: that GPU only
+        ("8.0;8.6", (7, 5), None),
+        ("8.0", (9, 0), None),
+    ],
+)
+def test_arch_coverage(arch_list, capability, coverage):
+    assert _build.arch_coverage(arch_list, capability) == coverage
+
+
+def test_info_reports_the_build_beside_the_running_torch():
+    result = subprocess.run([sys.executable, "-m", "cosam_ext.info"], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"cosam_ext {cosam_ext.__version__} at ")
+    running = lines[lines.index("running:") + 1]
+    assert running.split() == ["torch", torch.__version__]
+    kernels = lines[lines.index("kernels registered:") + 1].split(None, 1)
+    assert kernels[0] == "CPU" and "ncc_summary, ncc_summary_backward" in kernels[1]
+    info = _build.read_build_info()
+    if info is not None:  # a library built by setup.py
+        assert lines[lines.index("built for:") + 1].split() == ["torch", info["torch"]]
+        assert cosam_ext.__version__ == info["version"]
+
+
+def run_setup(root, *args, **env):
+    return subprocess.run(
+        [sys.executable, "setup.py", *args], cwd=root, capture_output=True, text=True, env={**os.environ, **env}
+    )
+
+
+def test_setup_names_the_version_after_the_build():
+    result = run_setup(ROOT, "--version", FORCE_ONLY_CPU="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{_build.VERSION}+{_build.build_tag(torch.__version__, None)}"
+
+
+def test_setup_refuses_a_source_file_in_no_set(tmp_path):
+    for path in ("setup.py", "cosam_ext/_build.py", "csrc/sources.txt", "csrc/ops.cpp"):
+        os.makedirs(tmp_path / os.path.dirname(path), exist_ok=True)
+        shutil.copy(os.path.join(ROOT, path), tmp_path / path)
+    (tmp_path / "csrc" / "extra").mkdir()
+    (tmp_path / "csrc" / "extra" / "stray.cu").write_text("")
+    result = run_setup(tmp_path, "--version", FORCE_ONLY_CPU="1")
+    assert result.returncode != 0
+    assert "csrc/extra/stray.cu: in no set of csrc/sources.txt, so in no build" in result.stderr
