@@ -183,8 +183,16 @@ def test_the_cmc_curve_is_the_evaluations_cmc_at_every_rank():
 def test_save_figure_writes_a_png_of_the_figures_size(tmp_path):
     result = cmc_result(EvaluationFeatures(torch.eye(2), torch.eye(2), torch.arange(2), torch.arange(2),
                                            torch.zeros(2), torch.ones(2)), max_rank=2)
-    path = save_figure(cmc_figure([result]), tmp_path / "sub" / "cmc.png")
+    figure = cmc_figure([result])
+    path = save_figure(figure, tmp_path / "sub" / "cmc.png")
     assert pixel_size(path) == figure_size_in_pixels(*CMC_FIGURE_SIZE)
+    palette = save_figure(figure, tmp_path / "palette.png", colours=16)
+    with Image.open(path) as full_colour, Image.open(palette) as image:
+        assert image.mode == "P" and image.size == full_colour.size
+        assert len(image.convert("RGB").getcolors()) <= 16 < len(full_colour.convert("RGB").getcolors(1 << 24))
+    with pytest.raises(ValueError, match="a PNG palette holds 2 to 256 colours, not 1"):
+        save_figure(figure, tmp_path / "none.png", colours=1)
+    assert not (tmp_path / "none.png").exists()
 
 
 # The commands, through cli.main as the console script calls it.
@@ -254,9 +262,12 @@ def test_visualize_ranks_from_a_checkpoint_or_its_saved_features_is_one_picture(
 def test_visualize_cmc_draws_each_features_file(saved_features, tmp_path, capsys):
     output = tmp_path / "cmc.png"
     status, out, err = visualize(capsys, "cmc", saved_features["cosam"], saved_features["plain"],
-                                 "--labels", "COSAM_4,5", "plain", "--max-rank", "5", "--output", output)
+                                 "--labels", "COSAM_4,5", "plain", "--max-rank", "5", "--colours", "64",
+                                 "--output", output)
     assert status == 0, err
     assert pixel_size(output) == figure_size_in_pixels(*CMC_FIGURE_SIZE)
+    with Image.open(output) as image:
+        assert image.mode == "P"
 
 
 @pytest.mark.parametrize("picture, make_argv, message", [

@@ -53,6 +53,8 @@ def add_arguments(parser):
 def add_picture(pictures, name, draw, description):
     parser = pictures.add_parser(name, help=description, description=description)
     parser.add_argument("--output", default=f"{name}.png", help="PNG to write (default: %(default)s)")
+    parser.add_argument("--colours", type=int, metavar="N",
+                        help="store the PNG with a palette of N colours (2..256): about a third of the size")
     parser.set_defaults(draw=draw)
     return parser
 
@@ -73,7 +75,7 @@ def run(args):
     from .figures import save_figure
 
     # Everything is checked and drawn before the file is written: bad input leaves no picture.
-    path = save_figure(args.draw(args), args.output)
+    path = save_figure(args.draw(args), args.output, args.colours)
     print(f"=> {args.picture} written to {path}")
 
 
