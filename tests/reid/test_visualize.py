@@ -18,7 +18,8 @@ from cosam_reid.evaluation.pipeline import EvaluationFeatures
 from cosam_reid.visualize.cmc import CMC_FIGURE_SIZE, cmc_figure, cmc_result
 from cosam_reid.visualize.figures import DPI, FRAME_PANEL, save_figure, select_tracklets
 from cosam_reid.visualize.masks import CHANNEL_PANEL_WIDTH, capture_masks, tracklet_masks_figure
-from cosam_reid.visualize.ranks import MATCH_COLOUR, MISMATCH_COLOUR, rank_gallery, ranks_figure
+from cosam_reid.visualize.ranks import (MATCH_COLOUR, MISMATCH_COLOUR, dataset_ranks_figure, rank_gallery,
+                                       ranks_figure)
 from matplotlib.colors import to_rgba
 from reid_testing import TINY_FRAMES, TINY_INPUT_SIZE, random_clips, tiny_model, tiny_tracklets
 
@@ -153,6 +154,25 @@ def test_ranked_results_are_framed_by_whether_they_match():
         ranks_figure([], gallery, [])
 
 
+def test_the_official_gallery_adds_the_other_queries_as_the_evaluation_does():
+    frames = tiny_tracklets(num_identities=1, tracklets_per_identity=1)[0].frames
+    dataset = VideoReIDDataset("tiny", train=[], query=[Tracklet(frames, 1, 0), Tracklet(frames, 1, 1)],
+                               gallery=[Tracklet(frames, 2, 1)])
+    features = EvaluationFeatures(query=torch.tensor([[0.0], [1.0]]), gallery=torch.tensor([[2.0]]),
+                                  query_pids=torch.tensor([1, 1]), gallery_pids=torch.tensor([2]),
+                                  query_camids=torch.tensor([0, 1]), gallery_camids=torch.tensor([1]))
+
+    def ranked_titles(gallery_mode):
+        figure = dataset_ranks_figure(features, dataset, [0], top_k=3, gallery_mode=gallery_mode)
+        return [axes.get_title().splitlines()[0] for axes in figure.axes[1:]]
+
+    assert ranked_titles("torchreid") == ["#1 pid 2, cam 1"]
+    # The query itself (same identity and camera) is left out; the other query of its identity ranks first.
+    assert ranked_titles("official") == ["#1 pid 1, cam 1", "#2 pid 2, cam 1"]
+    with pytest.raises(ValueError, match="unknown gallery mode 'mars'"):
+        ranked_titles("mars")
+
+
 def test_the_cmc_curve_is_the_evaluations_cmc_at_every_rank():
     rng = np.random.default_rng(0)
     pids = torch.arange(6).repeat(2)
@@ -279,7 +299,8 @@ def test_visualize_cmc_draws_each_features_file(saved_features, tmp_path, capsys
     ("masks", lambda paths: ["--checkpoint", paths["missing"], "--tracklets", "query:0"], "checkpoint not found: "),
     ("ranks", lambda paths: ["--checkpoint", paths["cosam"], "--queries", "99"], "tracklet query:99 does not exist"),
     ("ranks", lambda paths: ["--features", paths["other features"], "--queries", "0"],
-     "does not fit MARS: it holds features of 1 query tracklets whose identities are not those of the dataset's 2"),
+     "test features from {other features} do not fit MARS: they are of 1 query tracklets whose identities are "
+     "not those of its 2"),
     ("cmc", lambda paths: [paths["cosam features"], "--labels", "a", "b"], "--labels: 2 labels for 1 features files"),
     ("cmc", lambda paths: [paths["garbage"]], "cannot load the saved features "),
     ("cmc", lambda paths: [paths["cosam"]], "{cosam}: expected saved test features with "),

@@ -1,6 +1,4 @@
 """`cosam-reid visualize masks|ranks|cmc`: the pictures, as PNG files."""
-import torch
-
 from ..data.transforms import EvalTransform
 from ..datasets import build_dataset
 from ..engine.checkpoint import model_from_checkpoint
@@ -102,42 +100,19 @@ def draw_masks(args):
 
 
 def draw_ranks(args):
-    from .figures import select_tracklets
-    from .ranks import rank_gallery, ranks_figure
+    from .ranks import dataset_ranks_figure
 
     dataset = build_dataset(args.dataset, args.root)
-    selected = select_tracklets(dataset, [f"query:{index}" for index in args.queries])
     if args.features:
-        features = load_features(args.features)
-        check_features_fit(features, dataset, args.features)
+        features, source = load_features(args.features), args.features
     else:
         model = load_model(args.checkpoint)
+        print(f"=> test features of {len(dataset.query)} queries and {len(dataset.gallery)} gallery tracklets")
         features = compute_test_features(model, dataset, EvalTransform(model.spec.input_size),
                                          clip_length=model.spec.num_frames, num_workers=args.workers)
-    gallery = list(dataset.gallery)
-    gallery_features, gallery_pids, gallery_camids = features.gallery, features.gallery_pids, features.gallery_camids
-    if args.gallery_mode == "official":
-        gallery += dataset.query
-        gallery_features = torch.cat([gallery_features, features.query])
-        gallery_pids = torch.cat([gallery_pids, features.query_pids])
-        gallery_camids = torch.cat([gallery_camids, features.query_camids])
-    rows = torch.tensor(args.queries)
-    rankings = rank_gallery(features.query[rows], gallery_features, features.query_pids[rows],
-                            features.query_camids[rows], gallery_pids, gallery_camids, top_k=args.top_k,
-                            distance=args.distance)
-    return ranks_figure([tracklet for _, tracklet in selected], gallery, rankings,
-                        [tracklet_id for tracklet_id, _ in selected])
-
-
-def check_features_fit(features, dataset, path):
-    """Saved features are rows of the dataset's query and gallery lists:
-    refuse those of another dataset (or split), whose pictures would lie."""
-    for split in ("query", "gallery"):
-        saved = getattr(features, f"{split}_pids").tolist()
-        own = [tracklet.pid for tracklet in getattr(dataset, split)]
-        if saved != own:
-            raise ValueError(f"{path} does not fit {dataset.name}: it holds features of {len(saved)} {split} "
-                             f"tracklets whose identities are not those of the dataset's {len(own)}")
+        source = f"checkpoint {args.checkpoint}"
+    return dataset_ranks_figure(features, dataset, args.queries, top_k=args.top_k, gallery_mode=args.gallery_mode,
+                                distance=args.distance, source=source)
 
 
 def draw_cmc(args):

@@ -6,9 +6,10 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from ..data.tracklets import Tracklet
+from ..data.tracklets import Tracklet, VideoReIDDataset
 from ..evaluation.distances import JUNK_PID, as_tensor, pairwise_distances
-from .figures import FRAME_PANEL, describe_tracklet, frame_image, new_figure, show_frame
+from ..evaluation.pipeline import EvaluationFeatures
+from .figures import FRAME_PANEL, describe_tracklet, frame_image, new_figure, select_tracklets, show_frame
 
 MATCH_COLOUR = "limegreen"
 MISMATCH_COLOUR = "red"
@@ -74,3 +75,41 @@ def frame_border(axes, colour):
     for spine in axes.spines.values():
         spine.set_edgecolor(colour)
         spine.set_linewidth(BORDER_WIDTH)
+
+
+def dataset_ranks_figure(features: EvaluationFeatures, dataset: VideoReIDDataset, queries: Sequence[int], *,
+                         top_k: int = 10, gallery_mode: str = "torchreid", distance: str = "euclidean",
+                         source: Optional[str] = None) -> Figure:
+    """ranks_figure of the queries at positions `queries` of dataset's query
+    split, ranked by features, the dataset's test features
+    (compute_test_features or saved ones). gallery_mode "official" adds the
+    query set to the gallery, as the evaluation does. source names where
+    the features came from in errors."""
+    check_features_fit(features, dataset, source)
+    selected = select_tracklets(dataset, [f"query:{index}" for index in queries])
+    gallery = list(dataset.gallery)
+    gallery_features, gallery_pids, gallery_camids = features.gallery, features.gallery_pids, features.gallery_camids
+    if gallery_mode == "official":
+        gallery += dataset.query
+        gallery_features = torch.cat([gallery_features, features.query])
+        gallery_pids = torch.cat([gallery_pids, features.query_pids])
+        gallery_camids = torch.cat([gallery_camids, features.query_camids])
+    elif gallery_mode != "torchreid":
+        raise ValueError(f"unknown gallery mode {gallery_mode!r}; expected 'torchreid' or 'official'")
+    rows = torch.tensor(list(queries))
+    rankings = rank_gallery(features.query[rows], gallery_features, features.query_pids[rows],
+                            features.query_camids[rows], gallery_pids, gallery_camids, top_k=top_k, distance=distance)
+    return ranks_figure([tracklet for _, tracklet in selected], gallery, rankings,
+                        [tracklet_id for tracklet_id, _ in selected])
+
+
+def check_features_fit(features: EvaluationFeatures, dataset: VideoReIDDataset, source: Optional[str] = None):
+    """Test features are rows of the dataset's query and gallery lists:
+    refuse those of another dataset (or split), whose pictures would lie."""
+    for split in ("query", "gallery"):
+        saved = getattr(features, f"{split}_pids").tolist()
+        own = [tracklet.pid for tracklet in getattr(dataset, split)]
+        if saved != own:
+            origin = f" from {source}" if source else ""
+            raise ValueError(f"test features{origin} do not fit {dataset.name}: they are of {len(saved)} {split} "
+                             f"tracklets whose identities are not those of its {len(own)}")
