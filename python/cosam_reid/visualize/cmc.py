@@ -4,6 +4,7 @@ import dataclasses
 from typing import Optional, Sequence
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..evaluation.pipeline import EvaluationFeatures
 from ..evaluation.results import DISTANCES, Protocol, ReIDResult
@@ -43,15 +44,16 @@ def cmc_figure(results: Sequence[ReIDResult], labels: Optional[Sequence[str]] = 
             label += f" ({setting})"
         axes.plot(ranks, [100 * result.cmc[rank] for rank in ranks], marker="o", markersize=3, label=label)
     axes.set_xlim(1, max(max(result.cmc) for result in results))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylim(0, 100)
     axes.set_xlabel("rank")
     axes.set_ylabel("matching rate (%)")
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
-    axes.set_title(f"CMC ({settings[0]})" if shared else "CMC", fontsize=9)
+    axes.set_title(f"CMC: {settings[0]}" if shared else "CMC", fontsize=9)
     return figure
 
 
 def describe_protocol(protocol: Protocol) -> str:
-    dataset = f"{protocol.dataset}, " if protocol.dataset else ""
-    return f"{dataset}gallery: {protocol.gallery_mode}, {DISTANCES[protocol.distance]}"
+    dataset = f"{protocol.dataset}; " if protocol.dataset else ""
+    return f"{dataset}gallery: {protocol.gallery_mode}; {DISTANCES[protocol.distance]}"
