@@ -175,11 +175,12 @@ def test_the_official_gallery_adds_the_other_queries_as_the_evaluation_does():
 
 def test_the_cmc_curve_is_the_evaluations_cmc_at_every_rank():
     rng = np.random.default_rng(0)
-    pids = torch.arange(6).repeat(2)
     features = EvaluationFeatures(
-        query=torch.from_numpy(rng.normal(size=(6, 8))).float(), gallery=torch.from_numpy(rng.normal(size=(12, 8))).float(),
-        query_pids=torch.arange(6), gallery_pids=pids, query_camids=torch.zeros(6, dtype=torch.int64),
-        gallery_camids=torch.ones(12, dtype=torch.int64), dataset="random")
+        query=torch.from_numpy(rng.normal(size=(6, 8))).float(),
+        gallery=torch.from_numpy(rng.normal(size=(12, 8))).float(),
+        query_pids=torch.arange(6), gallery_pids=torch.arange(6).repeat(2),
+        query_camids=torch.zeros(6, dtype=torch.int64), gallery_camids=torch.ones(12, dtype=torch.int64),
+        dataset="random")
     result = cmc_result(features, max_rank=12)
     assert sorted(result.cmc) == list(range(1, 13))
     reference = features.evaluate(Protocol(ranks=(1, 5, 10)))

@@ -95,8 +95,8 @@ def draw_masks(args):
     cosam_layers(model, what=f"the model of checkpoint {args.checkpoint}")
     dataset = build_dataset(args.dataset, args.root)
     selected = select_tracklets(dataset, args.tracklets)
-    return tracklet_masks_figure(model, [tracklet for _, tracklet in selected],
-                                 [f"{tracklet_id}\n{describe_tracklet(tracklet)}" for tracklet_id, tracklet in selected])
+    titles = [f"{tracklet_id}\n{describe_tracklet(tracklet)}" for tracklet_id, tracklet in selected]
+    return tracklet_masks_figure(model, [tracklet for _, tracklet in selected], titles)
 
 
 def draw_ranks(args):
