@@ -138,6 +138,6 @@ def load_library():
             "the fused cosam ops run on CPU tensors only (on the GPU use CosamLayer(implementation='reference')). "
             "Build the CUDA kernels with a CUDA toolkit: FORCE_CUDA=1 make wheel, or "
             "FORCE_CUDA=1 pip install --no-build-isolation --no-deps -e . in a source checkout.",
-            stacklevel=3,
+            stacklevel=2,
         )
     return info
