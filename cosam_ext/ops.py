@@ -1,5 +1,5 @@
-"""The cosam custom ops: loading of the compiled library, autograd and fake
-kernels, and thin Python entry points.
+"""The cosam custom ops: autograd and fake kernels, and thin Python entry
+points (the package's __init__ loads the compiled library).
 
 The schemas are in csrc/ops.cpp and the kernels in csrc/<backend>/; this file
 adds what torch.library wants from Python: the backward formulas (each one a
@@ -8,14 +8,9 @@ ops without running them.
 """
 import torch
 
-try:
-    from . import _C  # noqa: F401  (registers torch.ops.cosam.*)
-except ImportError as error:  # pragma: no cover - exercised only on broken installs
-    raise ImportError(
-        "cosam_ext: the compiled operator library cosam_ext._C could not be "
-        f"loaded ({error}). Build it against the installed torch with "
-        "`pip install --no-build-isolation -e .` from the source tree."
-    ) from error
+# The package's __init__ has already checked the build against the running
+# torch and loaded the library; this import only names the dependency.
+from . import _C  # noqa: F401  (registers torch.ops.cosam.*)
 
 __all__ = ["ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "DEFAULT_EPS"]
 
