@@ -123,8 +123,10 @@ BUILD_INFO = {
 def extension():
     # ATen's parallel_for is header-inlined OpenMP in the torch wheels: without
     # -fopenmp the CPU kernels would silently run on one thread.
+    # (py_limited_api=True below makes torch define Py_LIMITED_API, for the
+    # oldest CPython it supports: 3.10.)
     cxx = ["-O0", "-g"] if DEBUG else ["-O3"]
-    cxx += ["-fopenmp", "-DPy_LIMITED_API=0x03090000"]
+    cxx += ["-fopenmp"]
     sets = source_sets()
     Extension, sources, compile_args = CppExtension, sets["core"] + sets["cpu"] + sets["python"], {"cxx": cxx}
     if CUDA:
@@ -173,8 +175,8 @@ setup(
     entry_points={"console_scripts": ["cosam-reid = cosam_reid.cli:main"]},
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildWithInfo},
-    options={"bdist_wheel": {"py_limited_api": "cp39"}},
-    python_requires=">=3.9",
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
+    python_requires=">=3.10",
     # The library loads only into the torch minor version it was built
     # against: pin it, so that pip keeps (or fetches) that one.
     install_requires=[f"torch=={build.major_minor(torch.__version__)}.*", "numpy", "pillow", "scipy", "tqdm", "pyyaml"],

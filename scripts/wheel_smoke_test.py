@@ -1,7 +1,7 @@
 """Smoke test of an installed cosam_ext wheel (scripts/wheel_smoke_test.sh
 runs it in a fresh virtual environment, from an empty directory).
 
-    python wheel_smoke_test.py cosam_ext-0.1.0+pt213cpu-cp39-abi3-linux_x86_64.whl
+    python wheel_smoke_test.py cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl
 """
 import os
 import subprocess
@@ -17,7 +17,7 @@ from cosam_ext import CosamLayer, ops, reference
 def check_installed_from_wheel(wheel_name):
     site = sysconfig.get_paths()["platlib"]
     assert cosam_ext.__file__.startswith(site), f"cosam_ext imported from {cosam_ext.__file__}, not {site}"
-    version = wheel_name.split("-")[1]
+    version = os.path.basename(wheel_name).split("-")[1]
     assert cosam_ext.__version__ == version, (cosam_ext.__version__, version)
 
 
