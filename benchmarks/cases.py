@@ -130,6 +130,20 @@ def devices():
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+#: The dtypes the ops are timed in on each device: the CPU kernels compute in
+#: float32 (or float64); on CUDA, bfloat16 is what autocast training runs.
+DTYPES = {"cpu": ("float32",), "cuda": ("float32", "bfloat16")}
+
+
+def device_dtypes():
+    return [(device, dtype) for device in devices() for dtype in DTYPES[device]]
+
+
+def device_dtype_id(device, dtype):
+    """Test id of a (device, dtype) pair: float32, the default, is left out."""
+    return device if dtype == "float32" else f"{device}-{dtype}"
+
+
 def synchronize(device):
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
@@ -141,25 +155,31 @@ def synchronize(device):
 # memory probe runs exactly what the timer runs.
 
 
-def make_op_inputs(case, op, pass_, device):
+def make_op_inputs(case, op, pass_, device, dtype="float32"):
     needs_grad = pass_ == "forward_backward"
-    x = torch.randn(
-        case.clips * case.frames, case.channels, case.height, case.width,
-        device=device, requires_grad=needs_grad,
-    )
-    inputs = {"x": x}
+    options = {"device": device, "dtype": getattr(torch, dtype)}
+    x = torch.randn(case.clips * case.frames, case.channels, case.height, case.width, **options)
+    inputs = {"x": x.requires_grad_(needs_grad)}
     if op == "ncc_summary":
         volume_channels = (case.frames - 1) * case.positions
-        inputs["weight"] = torch.randn(SUMMARY_CHANNELS, volume_channels, device=device) / volume_channels**0.5
-        inputs["bias"] = torch.randn(SUMMARY_CHANNELS, device=device)
-        inputs["weight"].requires_grad_(needs_grad)
-        inputs["bias"].requires_grad_(needs_grad)
+        weight = torch.randn(SUMMARY_CHANNELS, volume_channels, **options) / volume_channels**0.5
+        inputs["weight"] = weight.requires_grad_(needs_grad)
+        inputs["bias"] = torch.randn(SUMMARY_CHANNELS, **options).requires_grad_(needs_grad)
         out_channels = SUMMARY_CHANNELS
     else:
         out_channels = (case.frames - 1) * case.positions
     if needs_grad:
-        inputs["grad_out"] = torch.randn(x.shape[0], out_channels, case.height, case.width, device=device)
+        inputs["grad_out"] = torch.randn(x.shape[0], out_channels, case.height, case.width, **options)
     return inputs
+
+
+def contraction_order(case, device):
+    """'materialised' where cosam_ext.ncc_summary goes through the cost volume
+    on this case (tiny maps on the CPU), else 'fused'."""
+    from cosam_ext.ops import materialising_is_cheaper
+
+    x = torch.empty(case.clips * case.frames, case.channels, case.height, case.width, device=device)
+    return "materialised" if materialising_is_cheaper(x, SUMMARY_CHANNELS, case.frames) else "fused"
 
 
 def run_op(op, implementation, case, inputs):

@@ -16,6 +16,7 @@ import torch
 
 import cosam_ext
 import cases
+import roofline
 from peak_memory import peak_memory
 
 #: Full mode: rounds fill about this many seconds per benchmark, within the bounds.
@@ -34,6 +35,11 @@ def pytest_addoption(parser):
 
 def pytest_generate_tests(metafunc):
     smoke = cases.is_smoke(metafunc.config)
+    # A benchmark that takes a dtype runs each device in that device's dtypes.
+    paired = "dtype" in metafunc.fixturenames
+    if paired:
+        pairs = cases.device_dtypes()
+        metafunc.parametrize(("device", "dtype"), pairs, ids=[cases.device_dtype_id(*pair) for pair in pairs])
     parameters = {
         "device": cases.devices(),
         "op_case": cases.op_cases(smoke),
@@ -41,9 +47,10 @@ def pytest_generate_tests(metafunc):
         "pass_": cases.PASSES,
         "implementation": tuple(cases.IMPLEMENTATIONS),
         "layer_part": cases.LAYER_PARTS,
+        "rate": roofline.RATES,
     }
     for name, values in parameters.items():
-        if name in metafunc.fixturenames:
+        if name in metafunc.fixturenames and not (paired and name == "device"):
             metafunc.parametrize(name, values, ids=[getattr(v, "id", str(v)) for v in values])
 
 

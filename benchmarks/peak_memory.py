@@ -21,7 +21,7 @@ def prepare(spec, device):
     """Inputs for one call, and the call itself (nothing run yet)."""
     if spec["kind"] == "op":
         case = cases.OpCase(**spec["case"])
-        inputs = cases.make_op_inputs(case, spec["op"], spec["pass"], device)
+        inputs = cases.make_op_inputs(case, spec["op"], spec["pass"], device, spec.get("dtype", "float32"))
         return lambda: cases.run_op(spec["op"], spec["implementation"], case, inputs)
     case = cases.LayerCase(**spec["case"])
     module = cases.make_layer_module(case, spec["part"], device)

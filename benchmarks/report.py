@@ -18,7 +18,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import torch  # noqa: E402
+
 import cases  # noqa: E402
+import roofline  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -52,16 +55,70 @@ def ratio(numerator, denominator):
     return f"{numerator / denominator:.3g}" if denominator else "n/a"
 
 
+def target(info):
+    """'cpu', 'cuda', 'cuda-bfloat16': the device and, unless float32, the dtype
+    (runs from before the dtype was recorded were float32)."""
+    return cases.device_dtype_id(info["device"], info.get("dtype", "float32"))
+
+
 def op_rows(results):
-    """{(device, op, pass): {case_id: {implementation: result}}}, and the cases by id."""
+    """{(target, op, pass): {case_id: {implementation: result}}}, and the cases by id."""
     tables = collections.defaultdict(lambda: collections.defaultdict(dict))
     op_cases = {}
     for result in results:
         info = result["extra_info"]
         if "op" in info:
-            tables[info["device"], info["op"], info["pass_"]][info["case_id"]][info["implementation"]] = result
+            tables[target(info), info["op"], info["pass_"]][info["case_id"]][info["implementation"]] = result
             op_cases[info["case_id"]] = cases.OpCase(**info["case"])
     return tables, op_cases
+
+
+def roofline_table(results):
+    """Fused ncc_summary against the GEMM rate and copy bandwidth measured in
+    the same dtype on the same device, where both were measured."""
+    rates = {}
+    for result in results:
+        info = result["extra_info"]
+        if "rate" in info:
+            work = info["flops"] if info["rate"] == "gemm" else info["bytes"]
+            rates[target(info), info["rate"]] = (work / result["stats"]["median"], result)
+    rows = []
+    for result in results:
+        info = result["extra_info"]
+        # Only calls known to have taken the fused order (runs before the order
+        # was recorded are left out: on the CPU, tiny maps materialise).
+        if info.get("op") != "ncc_summary" or info["implementation"] != "fused" or info.get("contraction") != "fused":
+            continue
+        key = target(info)
+        if (key, "gemm") not in rates or (key, "copy") not in rates:
+            continue
+        case = cases.OpCase(**info["case"])
+        work = roofline.ncc_summary_work(case, info["pass_"], getattr(torch, info.get("dtype", "float32")).itemsize)
+        seconds = result["stats"]["median"]
+        flops, moved = work.flops / seconds, work.bytes / seconds
+        rows.append((key, info["pass_"], case.positions, case.id, (
+            f"| {key} | {info['pass_'].replace('_', '+')} | {case.id} | {timing(result)} "
+            f"| {flops / 1e9:.3g} | {flops / rates[key, 'gemm'][0]:.0%} "
+            f"| {moved / 1e9:.3g} | {moved / rates[key, 'copy'][0]:.1%} |"
+        )))
+    if not rates:
+        return ["No rates measured (benchmarks/test_roofline.py) in these runs.", ""]
+    lines = [
+        "Fused `ncc_summary` against what the device reaches: the FLOPs of its GEMMs and the bytes it "
+        "must move (benchmarks/roofline.py) over its median time, as fractions of the rate of a square "
+        f"GEMM (side {roofline.GEMM_SIZE['cpu']} on the CPU, {roofline.GEMM_SIZE['cuda']} on CUDA) and "
+        "the bandwidth of a large copy, measured in the same dtype by benchmarks/test_roofline.py.",
+        "",
+    ]
+    for (key, rate), (value, result) in sorted(rates.items()):
+        what = f"GEMM rate {value / 1e9:.3g} GFLOP/s" if rate == "gemm" else f"copy bandwidth {value / 1e9:.3g} GB/s"
+        lines.append(f"- {key}: {what} ({timing(result)} ms a call)")
+    lines += [
+        "",
+        "| device | pass | case | ms | GFLOP/s | of GEMM rate | GB/s | of bandwidth |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    return lines + [row[-1] for row in sorted(rows)] + [""]
 
 
 def op_table(device, op, pass_, by_case, op_cases):
@@ -206,7 +263,7 @@ def chart(results, path):
             continue
         case = cases.OpCase(**info["case"])
         frames = case.clips * case.frames
-        key = (info["op"], info["device"], info["implementation"], case.frames)
+        key = (info["op"], target(info), info["implementation"], case.frames)
         series[key].append(
             (case.positions, result["stats"]["median"] * 1e3 / frames, info["peak_memory_bytes"] / MiB / frames)
         )
@@ -245,6 +302,7 @@ def main(argv):
     lines = header(runs) + ["## The ops", ""]
     for device, op, pass_ in sorted(tables):
         lines += op_table(device, op, pass_, tables[device, op, pass_], op_cases) + [""]
+    lines += ["## How close to the machine", ""] + roofline_table(results)
     lines += ["## The layer", ""] + layer_table(results)
     lines += ["## Model training step", ""] + model_table(results)
     lines += ["![time and memory against map size](chart.png)", ""]
