@@ -7,9 +7,10 @@
 # JSON into tables here with benchmarks/report.py.
 #
 # The tests need hypothesis, which such a machine may lack: download its
-# wheels first and carry the folder along:
+# wheels for that machine's Python (3.12 on the device tool's) first and carry
+# the folder along:
 #
-#   python3 -m pip download -d .gpu-wheels hypothesis
+#   python3 -m pip download -d .gpu-wheels --only-binary=:all: --python-version 3.12 hypothesis
 #   bash scripts/gpu_verify.sh          # there; TORCH_CUDA_ARCH_LIST defaults to 9.0 (H100, H200)
 set -uo pipefail
 cd "$(dirname "$0")/.."
