@@ -3,7 +3,7 @@ unavoidable part, the 1x1 reduction conv + BN + ReLU, on the same input."""
 import pytest
 
 import cases
-from conftest import case_info
+from conftest import LAYER_TARGET_SECONDS, case_info
 
 
 @pytest.fixture
@@ -19,5 +19,6 @@ def test_layer(measure, benchmark, device, layer_case, layer_part):
         call=lambda inputs: cases.run_layer(module, inputs),
         device=device,
         memory_spec={"kind": "layer", "case": case_info(layer_case)["case"], "part": layer_part},
+        target_seconds=LAYER_TARGET_SECONDS,
         part=layer_part, **case_info(layer_case),
     )
