@@ -33,9 +33,8 @@ void apply_attention_impl(
 }
 
 // dx = g s (1 + c); ds[p] = sum over channels of g x (1 + c);
-// dc = sum over the clip's frames and positions of g x s. Parallel over
-// frames, each with its own ds and per-frame dc, which are then summed over
-// the frames of a clip in a fixed order: no two threads add to one value.
+// dc = sum over the clip's frames and positions of g x s: per frame first,
+// then over the frames of a clip in a fixed order.
 template <typename scalar_t>
 void apply_attention_backward_impl(
     const scalar_t* g, const scalar_t* x, const scalar_t* s,
@@ -44,29 +43,19 @@ void apply_attention_backward_impl(
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
   std::vector<acc_t> dc_frames(ab.clips * N * C);
-  at::parallel_for(
-      0, ab.clips * N, std::max<int64_t>(1, row_grain(P) / C),
-      [&](int64_t begin, int64_t end) {
-        std::vector<acc_t> ds_frame(P);
-        for (int64_t frame = begin; frame < end; ++frame) {
-          std::fill(ds_frame.begin(), ds_frame.end(), acc_t(0));
-          const scalar_t* sf = s + frame * P;
-          for (int64_t channel = 0; channel < C; ++channel) {
-            const int64_t row = frame * C + channel;
-            const acc_t scale = 1 + static_cast<acc_t>(c[(frame / N) * C + channel]);
-            acc_t dc_row = 0;
-            for (int64_t p = 0; p < P; ++p) {
-              const acc_t gx = static_cast<acc_t>(g[row * P + p]) * x[row * P + p];
-              dx[row * P + p] = static_cast<scalar_t>(g[row * P + p] * sf[p] * scale);
-              ds_frame[p] += gx * scale;
-              dc_row += gx * sf[p];
-            }
-            dc_frames[row] = dc_row;
-          }
-          for (int64_t p = 0; p < P; ++p) {
-            ds[frame * P + p] = static_cast<scalar_t>(ds_frame[p]);
-          }
+  for_each_frame_summing_positions<acc_t>(
+      ab.clips * N, C, P, ds, [&](int64_t frame, int64_t channel, acc_t* ds_frame) {
+        const int64_t row = frame * C + channel;
+        const scalar_t* sf = s + frame * P;
+        const acc_t scale = 1 + static_cast<acc_t>(c[(frame / N) * C + channel]);
+        acc_t dc_row = 0;
+        for (int64_t p = 0; p < P; ++p) {
+          const acc_t gx = static_cast<acc_t>(g[row * P + p]) * x[row * P + p];
+          dx[row * P + p] = static_cast<scalar_t>(g[row * P + p] * sf[p] * scale);
+          ds_frame[p] += gx * scale;
+          dc_row += gx * sf[p];
         }
+        dc_frames[row] = dc_row;
       });
   for (int64_t clip = 0; clip < ab.clips; ++clip) {
     for (int64_t channel = 0; channel < C; ++channel) {

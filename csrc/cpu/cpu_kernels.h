@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include <tuple>
+#include <vector>
 
 #include "../ncc_checks.h"
 
@@ -25,6 +26,30 @@ inline void check_cpu_dtype(const at::Tensor& t, const char* what) {
 // channel): enough rows per task that a task amortises its start-up.
 inline int64_t row_grain(int64_t positions) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / positions);
+}
+
+// The loop of the backward kernels that also sum over channels per position:
+// parallel over frames of C rows of P positions, row(frame, channel, sums)
+// handles one row and adds its share to the frame's P sums, which then go to
+// position_sums[frame]. Each frame has one owner: no two threads add to one
+// value, so the result is deterministic.
+template <typename acc_t, typename scalar_t, typename RowFn>
+void for_each_frame_summing_positions(
+    int64_t frames, int64_t C, int64_t P, scalar_t* position_sums, RowFn&& row) {
+  at::parallel_for(
+      0, frames, std::max<int64_t>(1, row_grain(P) / C),
+      [&](int64_t begin, int64_t end) {
+        std::vector<acc_t> sums(P);
+        for (int64_t frame = begin; frame < end; ++frame) {
+          std::fill(sums.begin(), sums.end(), acc_t(0));
+          for (int64_t channel = 0; channel < C; ++channel) {
+            row(frame, channel, sums.data());
+          }
+          for (int64_t p = 0; p < P; ++p) {
+            position_sums[frame * P + p] = static_cast<scalar_t>(sums[p]);
+          }
+        }
+      });
 }
 
 struct CpuKernels {

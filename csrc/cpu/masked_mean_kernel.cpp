@@ -6,8 +6,6 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include <vector>
-
 #include "../ncc_checks.h"
 #include "cpu_kernels.h"
 
@@ -31,34 +29,22 @@ void masked_mean_impl(
   });
 }
 
-// dx = g s / P; ds[p] = sum over channels of g x[:, p] / P. Parallel over
-// frames, each owning its rows of dx and its ds: no two threads add to one
-// value.
+// dx = g s / P; ds[p] = sum over channels of g x[:, p] / P, in one pass.
 template <typename scalar_t>
 void masked_mean_backward_impl(
     const scalar_t* g, const scalar_t* x, const scalar_t* s, scalar_t* dx,
     scalar_t* ds, int64_t frames, int64_t C, int64_t P) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  at::parallel_for(
-      0, frames, std::max<int64_t>(1, row_grain(P) / C),
-      [&](int64_t begin, int64_t end) {
-        std::vector<acc_t> ds_frame(P);
-        for (int64_t frame = begin; frame < end; ++frame) {
-          std::fill(ds_frame.begin(), ds_frame.end(), acc_t(0));
-          const scalar_t* sf = s + frame * P;
-          for (int64_t channel = 0; channel < C; ++channel) {
-            const int64_t row = frame * C + channel;
-            const acc_t scale = static_cast<acc_t>(g[row]) / P;
-            const scalar_t* xr = x + row * P;
-            scalar_t* dxr = dx + row * P;
-            for (int64_t p = 0; p < P; ++p) {
-              dxr[p] = static_cast<scalar_t>(scale * sf[p]);
-              ds_frame[p] += scale * xr[p];
-            }
-          }
-          for (int64_t p = 0; p < P; ++p) {
-            ds[frame * P + p] = static_cast<scalar_t>(ds_frame[p]);
-          }
+  for_each_frame_summing_positions<acc_t>(
+      frames, C, P, ds, [&](int64_t frame, int64_t channel, acc_t* ds_frame) {
+        const int64_t row = frame * C + channel;
+        const acc_t scale = static_cast<acc_t>(g[row]) / P;
+        const scalar_t* sf = s + frame * P;
+        const scalar_t* xr = x + row * P;
+        scalar_t* dxr = dx + row * P;
+        for (int64_t p = 0; p < P; ++p) {
+          dxr[p] = static_cast<scalar_t>(scale * sf[p]);
+          ds_frame[p] += scale * xr[p];
         }
       });
 }
