@@ -3,7 +3,7 @@
 # make check-cuda-build   compile and link the CUDA backend (no GPU needed)
 # make benchmark         full benchmark run, then benchmarks/RESULTS.md and chart.png
 # make benchmark-smoke   every benchmark once on tiny shapes (CI)
-# make wheel             a wheel for the installed torch, in dist/ (e.g. cosam_ext-0.1.0+pt213cpu-cp39-abi3-linux_x86_64.whl)
+# make wheel             a wheel for the installed torch, in dist/ (e.g. cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl)
 # make wheel-smoke       that wheel installed into a fresh venv outside the source tree and smoke-tested there (CI)
 # make ctest             the standalone CMake build of the op library and its C++ tests (CI)
 PYTHON ?= python3

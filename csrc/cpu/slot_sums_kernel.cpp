@@ -1,5 +1,5 @@
 // Exclusive prefix and suffix sums over the frames of a clip: V_n from the
-// per-frame products lo_m and hi_m, and the adjoint for the backward.
+// per-frame pairs [hi_m | lo_m], and the adjoint for the backward.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -12,72 +12,80 @@ namespace cosam::cpu {
 namespace {
 
 // Elements handled together: the loops over frames run outside, the loops
-// over a chunk of adjacent elements inside, so that those vectorise.
+// over a block of adjacent elements of one row inside, so that those vectorise.
 constexpr int64_t kChunk = 256;
 
-// Calls fn(i0, len) for every chunk of the E elements, in parallel.
+// Calls fn(row, k0, len) for every block of adjacent elements of every row of
+// an (R, K) matrix, in parallel over rows.
 template <class Fn>
-void parallel_over_chunks(int64_t N, int64_t E, Fn&& fn) {
-  const int64_t chunks = (E + kChunk - 1) / kChunk;
-  const int64_t grain =
-      std::max<int64_t>(1, at::internal::GRAIN_SIZE / (N * kChunk));
-  at::parallel_for(0, chunks, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t c = begin; c < end; ++c) {
-      fn(c * kChunk, std::min(kChunk, E - c * kChunk));
+void parallel_over_row_blocks(int64_t N, int64_t R, int64_t K, Fn&& fn) {
+  const int64_t grain = std::max<int64_t>(1, at::internal::GRAIN_SIZE / (N * K));
+  at::parallel_for(0, R, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
+        fn(r, k0, std::min(kChunk, K - k0));
+      }
     }
   });
 }
 
+// pairs (N, R, 2K): hi_m in columns [0, K), lo_m in [K, 2K).
+// v[n] = scale * (sum_{m<n} lo_m + sum_{m>n} hi_m).
 template <typename scalar_t>
 void slot_sums_impl(
-    const scalar_t* lo, const scalar_t* hi, scalar_t* v, int64_t N,
-    int64_t E, double scale) {
+    const scalar_t* pairs, scalar_t* v, int64_t N, int64_t R, int64_t K,
+    double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  parallel_over_chunks(N, E, [&](int64_t i0, int64_t len) {
-    // before[n] = sum_{m<n} lo[m]: the forward sweep keeps it per frame, so
-    // that the backward sweep adds after = sum_{m>n} hi[m-1] in acc_t.
+  parallel_over_row_blocks(N, R, K, [&](int64_t r, int64_t k0, int64_t len) {
+    const auto hi = [&](int64_t m) { return pairs + (m * R + r) * 2 * K + k0; };
+    const auto out = [&](int64_t n) { return v + (n * R + r) * K + k0; };
+    // before = sum_{m<n} lo_m: the forward sweep keeps it per frame, so that
+    // the backward sweep adds after = sum_{m>n} hi_m in acc_t.
     acc_t before[kChunk] = {}, after[kChunk] = {};
     for (int64_t n = 0; n < N; ++n) {
-      scalar_t* vn = v + n * E + i0;
+      scalar_t* vn = out(n);
       for (int64_t j = 0; j < len; ++j) vn[j] = static_cast<scalar_t>(before[j]);
       if (n == N - 1) break;
-      const scalar_t* lon = lo + n * E + i0;
+      const scalar_t* lon = hi(n) + K;
       for (int64_t j = 0; j < len; ++j) before[j] += lon[j];
     }
     for (int64_t n = N - 1; n >= 0; --n) {
-      scalar_t* vn = v + n * E + i0;
+      scalar_t* vn = out(n);
       for (int64_t j = 0; j < len; ++j) {
         vn[j] = static_cast<scalar_t>(scale * (static_cast<acc_t>(vn[j]) + after[j]));
       }
       if (n == 0) break;
-      const scalar_t* hin = hi + (n - 1) * E + i0;
+      const scalar_t* hin = hi(n);
       for (int64_t j = 0; j < len; ++j) after[j] += hin[j];
     }
   });
 }
 
-// dlo[s] = scale * sum_{n>s} dv[n],  dhi[s] = scale * sum_{n<=s} dv[n].
+// dhi_m = scale * sum_{n<m} dv[n],  dlo_m = scale * sum_{n>m} dv[n]; both are
+// zero where the sums are empty (hi of frame 0, lo of frame N-1).
 template <typename scalar_t>
 void slot_sums_backward_impl(
-    const scalar_t* dv, scalar_t* dlo, scalar_t* dhi, int64_t N, int64_t E,
+    const scalar_t* dv, scalar_t* dpairs, int64_t N, int64_t R, int64_t K,
     double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  parallel_over_chunks(N, E, [&](int64_t i0, int64_t len) {
+  parallel_over_row_blocks(N, R, K, [&](int64_t r, int64_t k0, int64_t len) {
+    const auto dhi = [&](int64_t m) { return dpairs + (m * R + r) * 2 * K + k0; };
+    const auto grad = [&](int64_t n) { return dv + (n * R + r) * K + k0; };
     acc_t upto[kChunk] = {}, after[kChunk] = {};
-    for (int64_t s = 0; s < N - 1; ++s) {
-      const scalar_t* dvs = dv + s * E + i0;
-      scalar_t* dhis = dhi + s * E + i0;
+    for (int64_t m = 0; m < N; ++m) {
+      scalar_t* out = dhi(m);
+      const scalar_t* dvm = grad(m);
       for (int64_t j = 0; j < len; ++j) {
-        upto[j] += dvs[j];
-        dhis[j] = static_cast<scalar_t>(scale * upto[j]);
+        out[j] = static_cast<scalar_t>(scale * upto[j]);
+        upto[j] += dvm[j];
       }
     }
-    for (int64_t s = N - 2; s >= 0; --s) {
-      const scalar_t* dvn = dv + (s + 1) * E + i0;
-      scalar_t* dlos = dlo + s * E + i0;
+    for (int64_t m = N - 1; m >= 0; --m) {
+      scalar_t* out = dhi(m) + K;
+      const scalar_t* dvm = grad(m);
       for (int64_t j = 0; j < len; ++j) {
-        after[j] += dvn[j];
-        dlos[j] = static_cast<scalar_t>(scale * after[j]);
+        out[j] = static_cast<scalar_t>(scale * after[j]);
+        after[j] += dvm[j];
       }
     }
   });
@@ -85,31 +93,28 @@ void slot_sums_backward_impl(
 
 }  // namespace
 
-at::Tensor CpuKernels::slot_sums(
-    const at::Tensor& lo, const at::Tensor& hi, double scale) {
-  const int64_t N = lo.size(0) + 1;
-  auto v = at::empty({N, lo.size(1), lo.size(2)}, lo.options());
-  const auto lo_c = lo.contiguous(), hi_c = hi.contiguous();
-  AT_DISPATCH_FLOATING_TYPES(lo.scalar_type(), "cosam_slot_sums_cpu", [&] {
+at::Tensor CpuKernels::slot_sums(const at::Tensor& pairs, double scale) {
+  const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
+  auto v = at::empty({N, R, K}, pairs.options());
+  const auto pairs_c = pairs.contiguous();
+  AT_DISPATCH_FLOATING_TYPES(pairs.scalar_type(), "cosam_slot_sums_cpu", [&] {
     slot_sums_impl<scalar_t>(
-        lo_c.const_data_ptr<scalar_t>(), hi_c.const_data_ptr<scalar_t>(),
-        v.mutable_data_ptr<scalar_t>(), N, lo.size(1) * lo.size(2), scale);
+        pairs_c.const_data_ptr<scalar_t>(), v.mutable_data_ptr<scalar_t>(), N,
+        R, K, scale);
   });
   return v;
 }
 
-std::tuple<at::Tensor, at::Tensor> CpuKernels::slot_sums_backward(
-    const at::Tensor& dv, double scale) {
-  const int64_t N = dv.size(0);
+at::Tensor CpuKernels::slot_sums_backward(const at::Tensor& dv, double scale) {
+  const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
   const auto dv_c = dv.contiguous();
-  auto dlo = at::empty({N - 1, dv.size(1), dv.size(2)}, dv.options());
-  auto dhi = at::empty_like(dlo);
+  auto dpairs = at::empty({N, R, 2 * K}, dv.options());
   AT_DISPATCH_FLOATING_TYPES(dv.scalar_type(), "cosam_slot_sums_backward_cpu", [&] {
     slot_sums_backward_impl<scalar_t>(
-        dv_c.const_data_ptr<scalar_t>(), dlo.mutable_data_ptr<scalar_t>(),
-        dhi.mutable_data_ptr<scalar_t>(), N, dv.size(1) * dv.size(2), scale);
+        dv_c.const_data_ptr<scalar_t>(), dpairs.mutable_data_ptr<scalar_t>(),
+        N, R, K, scale);
   });
-  return {dlo, dhi};
+  return dpairs;
 }
 
 }  // namespace cosam::cpu

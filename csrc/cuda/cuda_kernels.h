@@ -29,10 +29,8 @@ struct CudaKernels {
   static at::Tensor normalize_backward(
       const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
       const at::Tensor& stdev, const FrameBatch& fb, double eps);
-  static at::Tensor slot_sums(
-      const at::Tensor& lo, const at::Tensor& hi, double scale);
-  static std::tuple<at::Tensor, at::Tensor> slot_sums_backward(
-      const at::Tensor& dv, double scale);
+  static at::Tensor slot_sums(const at::Tensor& pairs, double scale);
+  static at::Tensor slot_sums_backward(const at::Tensor& dv, double scale);
 };
 
 // Every CUDA entry point runs on the device of x, so that kernels and cuBLAS
