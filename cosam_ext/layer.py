@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from . import reference
-from .ops import DEFAULT_EPS, apply_attention, masked_mean, ncc_summary
+from .ops import DEFAULT_EPS, channel_attention, ncc_summary
 
 __all__ = ["CosamLayer", "CosamOutput"]
 
@@ -149,22 +149,14 @@ class CosamLayer(nn.Module):
             for module in rest:
                 logits = module(logits)
             spatial_mask = logits.sigmoid()
-        if self.channelwise_attention is not None:
-            # The channel attention sees the spatially masked maps through their
-            # means only, so x * s never has to exist.
-            if spatial_mask is None:
-                pooled = frames.mean(dim=(2, 3))
-            else:
-                pooled = masked_mean(frames, spatial_mask)
-            per_frame = self.channelwise_attention(pooled)
-            channel_mask = per_frame.view(-1, self.num_frames, self.in_channels).mean(dim=1)
-        if spatial_mask is not None and channel_mask is not None:
-            out = apply_attention(frames, spatial_mask, channel_mask, self.num_frames)
-        elif spatial_mask is not None:
-            out = frames * spatial_mask
-        else:
-            common = channel_mask.repeat_interleave(self.num_frames, dim=0)
-            out = frames + frames * common[:, :, None, None]
+        if self.channelwise_attention is None:
+            return frames * spatial_mask, spatial_mask, None
+        # One op for the channel attention and the output: the masked maps
+        # x * s never have to exist, and the backward writes dx once.
+        first, _, second, _ = self.channelwise_attention
+        out, channel_mask = channel_attention(
+            frames, spatial_mask, first.weight, first.bias, second.weight, second.bias, self.num_frames
+        )
         return out, spatial_mask, channel_mask
 
     def _clip_major(self, x):

@@ -6,13 +6,16 @@ adds what torch.library wants from Python: the backward formulas (each one a
 compiled backward op) and the fake kernels that let torch.compile trace the
 ops without running them.
 """
+from typing import Optional
+
 import torch
+import torch.nn.functional as F
 
 # The package's __init__ has already checked the build against the running
 # torch and loaded the library; this import only names the dependency.
 from . import _C  # noqa: F401  (registers torch.ops.cosam.*)
 
-__all__ = ["ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "DEFAULT_EPS"]
+__all__ = ["ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "channel_attention", "DEFAULT_EPS"]
 
 #: The authors' epsilon, added to the standard deviation (not the variance).
 DEFAULT_EPS = 1e-4
@@ -84,6 +87,60 @@ def apply_attention(x, spatial_mask, channel_mask, num_frames):
     Returns a tensor shaped like x.
     """
     return torch.ops.cosam.apply_attention(x, spatial_mask, channel_mask, num_frames)
+
+
+def channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
+    """The layer's channel attention over the spatially masked maps, and the
+    result, as one op (torch.ops.cosam.channel_attention):
+
+        pooled       = masked_mean(x, spatial_mask)              (B*N, C)
+        channel_mask = clip mean of sigmoid(W2 tanh(W1 pooled + b1) + b2)
+        out          = apply_attention(x, spatial_mask, channel_mask)
+
+    spatial_mask None means no spatial attention (a mask of ones). Its
+    backward writes dx once: the pooled statistic's share is added in place
+    to the share of out, where separate ops would each make a map of x's size.
+
+    x: (B*N, C, H, W); spatial_mask: (B*N, 1, H, W) or None; weight1 (D, C),
+    bias1 (D,), weight2 (C, D), bias2 (C,): the authors' two Linear layers.
+    Returns (out shaped like x, channel_mask (B, C)).
+    """
+    out, channel_mask, _ = torch.ops.cosam.channel_attention(
+        x, spatial_mask, weight1, bias1, weight2, bias2, num_frames
+    )
+    return out, channel_mask
+
+
+def _mask_or_ones(x, spatial_mask):
+    if spatial_mask is not None:
+        return spatial_mask
+    return x.new_ones((x.shape[0], 1, *x.shape[2:]))
+
+
+def _channel_mlp(pooled, weight1, bias1, weight2, bias2):
+    """The authors' Linear -> Tanh -> Linear -> Sigmoid; returns (hidden, per-frame mask)."""
+    hidden = torch.tanh(F.linear(pooled, weight1, bias1))
+    return hidden, torch.sigmoid(F.linear(hidden, weight2, bias2))
+
+
+@torch.library.custom_op("cosam::channel_attention", mutates_args=())
+def _channel_attention_op(
+    x: torch.Tensor,
+    spatial_mask: Optional[torch.Tensor],
+    weight1: torch.Tensor,
+    bias1: torch.Tensor,
+    weight2: torch.Tensor,
+    bias2: torch.Tensor,
+    num_frames: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # Returns the pooled statistic too, so that the backward need not pool again.
+    _check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames)
+    mask = _mask_or_ones(x, spatial_mask)
+    pooled = torch.ops.cosam.masked_mean(x, mask)
+    per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)[1]
+    channel_mask = per_frame.view(-1, num_frames, x.shape[1]).mean(dim=1)
+    out = torch.ops.cosam.apply_attention(x, mask, channel_mask, num_frames)
+    return out, channel_mask, pooled
 
 
 # --- fake kernels: output shapes for tracing --------------------------------
@@ -176,6 +233,35 @@ def _apply_attention_backward_fake(grad, x, spatial_mask, channel_mask, num_fram
     return x.new_empty(x.shape), spatial_mask.new_empty(spatial_mask.shape), channel_mask.new_empty(channel_mask.shape)
 
 
+def _check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
+    torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, C, H, W), got {x.dim()}-D")
+    if spatial_mask is not None:
+        _check_masked_maps(x, spatial_mask)
+    torch._check(num_frames >= 1, lambda: f"num_frames must be >= 1, got {num_frames}")
+    torch._check(
+        x.shape[0] % num_frames == 0,
+        lambda: f"x.size(0) = {x.shape[0]} is not divisible by num_frames = {num_frames}",
+    )
+    channels, reduced = x.shape[1], weight1.shape[0]
+    for name, tensor, shape in (
+        ("weight1", weight1, (reduced, channels)),
+        ("bias1", bias1, (reduced,)),
+        ("weight2", weight2, (channels, reduced)),
+        ("bias2", bias2, (channels,)),
+    ):
+        torch._check(
+            tensor.shape == shape,
+            lambda: f"{name} must have shape {shape} for x with C = {channels}, got {tuple(tensor.shape)}",
+        )
+
+
+@_channel_attention_op.register_fake
+def _channel_attention_fake(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
+    _check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames)
+    pooled = x.new_empty(x.shape[:2])
+    return x.new_empty(x.shape), x.new_empty((x.shape[0] // num_frames, x.shape[1])), pooled
+
+
 # --- autograd ---------------------------------------------------------------
 # The forward ops keep nothing beyond their inputs; each backward op recomputes
 # the normalisation, which costs one pass over x and saves a copy of it.
@@ -231,6 +317,50 @@ def _masked_mean_backward(ctx, grad):
     return torch.ops.cosam.masked_mean_backward(grad, *ctx.saved_tensors)
 
 
+def _channel_attention_setup_context(ctx, inputs, output):
+    x, spatial_mask, weight1, bias1, weight2, bias2, num_frames = inputs
+    _, channel_mask, pooled = output
+    ctx.save_for_backward(x, spatial_mask, weight1, bias1, weight2, bias2, channel_mask, pooled)
+    ctx.num_frames = num_frames
+
+
+def _channel_attention_backward(ctx, grad_out, grad_channel_mask, grad_pooled):
+    x, spatial_mask, weight1, bias1, weight2, bias2, channel_mask, pooled = ctx.saved_tensors
+    num_frames = ctx.num_frames
+    mask = _mask_or_ones(x, spatial_mask)
+    # Gradients of unused outputs arrive as zeros (autograd materialises them).
+    grad_x, grad_mask, grad_channel = torch.ops.cosam.apply_attention_backward(
+        grad_out, x, mask, channel_mask, num_frames
+    )
+    grad_channel = grad_channel + grad_channel_mask
+    # The MLP's backward by hand (its activations are recomputed: (B*N, D) and (B*N, C)).
+    hidden, per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)
+    grad_per_frame = (grad_channel / num_frames).repeat_interleave(num_frames, dim=0)
+    grad_logits2 = grad_per_frame * per_frame * (1 - per_frame)
+    grad_hidden = grad_logits2 @ weight2
+    grad_logits1 = grad_hidden * (1 - hidden * hidden)
+    grad_pooled_total = grad_logits1 @ weight1 + grad_pooled
+    # pooled = mean_p(x * mask): its share of dx is rank one per frame, added
+    # in place; its share of d(mask) is a product with x per frame.
+    positions = x.shape[2] * x.shape[3]
+    grad_x.addcmul_(grad_pooled_total[:, :, None, None], mask, value=1 / positions)
+    if spatial_mask is not None:
+        per_position = torch.bmm(grad_pooled_total[:, None, :], x.reshape(*x.shape[:2], -1))
+        grad_mask.add_(per_position.view_as(grad_mask), alpha=1 / positions)
+    else:
+        grad_mask = None
+    return (
+        grad_x,
+        grad_mask,
+        grad_logits1.t() @ pooled,
+        grad_logits1.sum(0),
+        grad_logits2.t() @ hidden,
+        grad_logits2.sum(0),
+        None,
+    )
+
+
+_channel_attention_op.register_autograd(_channel_attention_backward, setup_context=_channel_attention_setup_context)
 torch.library.register_autograd(
     "cosam::masked_mean",
     _masked_mean_backward,
@@ -256,3 +386,8 @@ torch.library.register_autograd(
 # summary weight stays float32; the CPU kernels run in float32.
 for _op in ("cosam::ncc_cost_volume", "cosam::ncc_summary", "cosam::masked_mean", "cosam::apply_attention"):
     torch.library.register_autocast(_op, "cpu", torch.float32)
+# channel_attention meets the float32 MLP weights: on either device it runs in
+# float32, the promoted dtype of its inputs under autocast (the compiled ops'
+# CUDA autocast rules are in csrc/cuda/autocast.cpp).
+for _device in ("cpu", "cuda"):
+    torch.library.register_autocast("cosam::channel_attention", _device, torch.float32)

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 
 from .ops import DEFAULT_EPS
 
-__all__ = ["other_frames", "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "cosam"]
+__all__ = [
+    "other_frames", "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "channel_attention", "cosam",
+]
 
 
 def other_frames(num_frames):
@@ -53,6 +55,19 @@ def apply_attention(x, spatial_mask, channel_mask, num_frames):
     return out + torch.mul(out, common)
 
 
+def channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
+    """The authors' channel attention on x * spatial_mask (x alone where the
+    mask is None) and its application: (output, channel mask (B, C))."""
+    total, channels = x.shape[:2]
+    out = x if spatial_mask is None else torch.mul(x, spatial_mask)
+    pooled = F.adaptive_avg_pool2d(out, output_size=1).view(total, -1)
+    per_frame = torch.sigmoid(F.linear(torch.tanh(F.linear(pooled, weight1, bias1)), weight2, bias2))
+    per_frame = per_frame.view(total // num_frames, num_frames, -1)
+    channel_mask = torch.mean(per_frame, dim=1)
+    common = channel_mask[:, None].expand_as(per_frame).reshape(total, channels, 1, 1)
+    return out + torch.mul(out, common), channel_mask
+
+
 def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attention, eps=DEFAULT_EPS):
     """The authors' COSAM forward on clip-major frames (B*N, C, H, W).
 
@@ -61,17 +76,14 @@ def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attent
     Returns (output, spatial mask (B*N, 1, H, W) or None, channel mask
     (B, C) or None).
     """
-    total, channels = x.shape[:2]
-    clips = total // num_frames
     out, spatial_mask, channel_mask = x, None, None
     if spatial_mask_summary is not None:
         volume = ncc_cost_volume(dim_reduction(x), num_frames, eps)
         spatial_mask = spatial_mask_summary(volume).sigmoid()
         out = torch.mul(x, spatial_mask)
     if channelwise_attention is not None:
-        pooled = F.adaptive_avg_pool2d(out, output_size=1).view(total, -1)  # masked_mean's steps
-        per_frame = channelwise_attention(pooled).view(clips, num_frames, -1)
-        channel_mask = torch.mean(per_frame, dim=1)
-        common = channel_mask[:, None].expand_as(per_frame).reshape(total, channels, 1, 1)
-        out = out + torch.mul(out, common)
+        first, _, second, _ = channelwise_attention  # Linear, Tanh, Linear, Sigmoid
+        out, channel_mask = channel_attention(
+            x, spatial_mask, first.weight, first.bias, second.weight, second.bias, num_frames
+        )
     return out, spatial_mask, channel_mask

@@ -333,7 +333,22 @@ def masked_mean_call(impl, x, spatial_mask, channel_mask, grad, num_frames):
     return impl.masked_mean, [x, spatial_mask], grad.mean(dim=(2, 3))
 
 
-MASK_OPS = {"apply_attention": apply_attention_call, "masked_mean": masked_mean_call}
+def channel_attention_call(impl, x, spatial_mask, channel_mask, grad, num_frames):
+    """(fn, inputs, grad) of channel_attention's output, with MLP weights (D = 8)
+    drawn like the other inputs."""
+    channels, generator = x.shape[1], torch.Generator().manual_seed(1)
+    mlp = [
+        torch.randn(*shape, dtype=torch.float64, generator=generator).to(x.device, x.dtype)
+        for shape in ((8, channels), (8,), (channels, 8), (channels,))
+    ]
+    return lambda *t: impl.channel_attention(*t, num_frames)[0], [x, spatial_mask, *mlp], grad
+
+
+MASK_OPS = {
+    "apply_attention": apply_attention_call,
+    "masked_mean": masked_mean_call,
+    "channel_attention": channel_attention_call,
+}
 
 
 def attention_outputs(op, impl, shape, dtype, device="cuda"):
@@ -378,6 +393,15 @@ def test_masked_mean_gradcheck_and_opcheck():
     torch.library.opcheck(torch.ops.cosam.masked_mean.default, tuple(inputs))
     detached = [t.detach() for t in inputs]
     torch.library.opcheck(torch.ops.cosam.masked_mean_backward.default, (grad.mean(dim=(2, 3)), *detached))
+
+
+def test_channel_attention_gradcheck_and_opcheck():
+    fn, inputs, _ = channel_attention_call(ops, *attention_inputs((2, 3, 4, 2, 3)))
+    inputs = [t.requires_grad_(True) for t in inputs]
+    assert torch.autograd.gradcheck(fn, inputs)
+    num_frames = 3
+    torch.library.opcheck(torch.ops.cosam.channel_attention.default, (*inputs, num_frames))
+    torch.library.opcheck(torch.ops.cosam.channel_attention.default, (inputs[0], None, *inputs[2:], num_frames))
 
 
 @pytest.mark.parametrize("op", MASK_OPS)
