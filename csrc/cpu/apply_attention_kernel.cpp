@@ -48,14 +48,16 @@ void apply_attention_backward_impl(
         const int64_t row = frame * C + channel;
         const scalar_t* sf = s + frame * P;
         const acc_t scale = 1 + static_cast<acc_t>(c[(frame / N) * C + channel]);
-        acc_t dc_row = 0;
+        const scalar_t* gr = g + row * P;
+        const scalar_t* xr = x + row * P;
+        scalar_t* dxr = dx + row * P;
         for (int64_t p = 0; p < P; ++p) {
-          const acc_t gx = static_cast<acc_t>(g[row * P + p]) * x[row * P + p];
-          dx[row * P + p] = static_cast<scalar_t>(g[row * P + p] * sf[p] * scale);
-          ds_frame[p] += gx * scale;
-          dc_row += gx * sf[p];
+          dxr[p] = static_cast<scalar_t>(gr[p] * sf[p] * scale);
+          ds_frame[p] += static_cast<acc_t>(gr[p]) * xr[p] * scale;
         }
-        dc_frames[row] = dc_row;
+        dc_frames[row] = lane_sum<acc_t>(P, [&](int64_t p) {
+          return static_cast<acc_t>(gr[p]) * xr[p] * sf[p];
+        });
       });
   for (int64_t clip = 0; clip < ab.clips; ++clip) {
     for (int64_t channel = 0; channel < C; ++channel) {

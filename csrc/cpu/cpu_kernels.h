@@ -28,6 +28,24 @@ inline int64_t row_grain(int64_t positions) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / positions);
 }
 
+// sum_{i < n} term(i) in kLanes interleaved partial sums, added in a fixed
+// order: one running sum is a chain of dependent adds that the compiler may not
+// reorder, so it cannot vectorise; kLanes chains can.
+constexpr int64_t kLanes = 8;
+
+template <typename acc_t, typename Term>
+acc_t lane_sum(int64_t n, Term&& term) {
+  acc_t lanes[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
+  }
+  acc_t total = 0;
+  for (; i < n; ++i) total += term(i);
+  for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
+  return total;
+}
+
 // The loop of the backward kernels that also sum over channels per position:
 // parallel over frames of C rows of P positions, row(frame, channel, sums)
 // handles one row and adds its share to the frame's P sums, which then go to
