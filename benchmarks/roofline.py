@@ -29,9 +29,10 @@ class Work:
 def ncc_summary_work(case, pass_, element_size, out_channels=cases.SUMMARY_CHANNELS):
     """GEMM FLOPs (2 per multiply-add) and compulsory bytes of the fused
     ncc_summary on an OpCase. Its GEMMs, per ncc_algebra.h: the slot GEMMs
-    Z_s W_s^T and Z_{s+1} W_s^T over N-1 frames, and the own-frame GEMM
-    V_n^T Z_n over all N; the backward recomputes the slot GEMMs, and its
-    dV, dW and dZ are one own-frame and two slot-sized GEMMs more."""
+    Z_m [W_{m-1} | W_m]^T (2(N-1) products of a frame and a slot weight), and
+    the own-frame GEMM V_n^T Z_n over all N; the backward reuses the
+    forward's Z and V, and its dV, dW and dZ are two own-frame and two
+    slot-sized GEMMs."""
     frames, positions = case.clips * case.frames, case.positions
     slot = 2 * (case.frames - 1) * case.clips * case.channels * positions * out_channels
     own = frames * out_channels * case.channels * positions
@@ -39,7 +40,7 @@ def ncc_summary_work(case, pass_, element_size, out_channels=cases.SUMMARY_CHANN
     logits = frames * out_channels * positions * element_size
     if pass_ == "forward":
         return Work(flops=2 * (slot + own), bytes=x + logits)
-    return Work(flops=2 * (4 * slot + 3 * own), bytes=3 * x + 2 * logits)
+    return Work(flops=2 * (3 * slot + 3 * own), bytes=3 * x + 2 * logits)
 
 
 def rate_work(rate, device, smoke):

@@ -22,14 +22,14 @@ def test_rate(benchmark, smoke, device, dtype, rate):
 
 def gemm_flops_run(call):
     """FLOPs of the matrix products call() runs, from the profiler: its own
-    count, plus the in-place baddbmm_ it does not count, from their shapes."""
+    count, plus the in-place addmm_ it does not count, from their shapes."""
     with torch.profiler.profile(with_flops=True, record_shapes=True) as profile:
         call()
     total = 0
     for event in profile.events():
-        if event.name == "aten::baddbmm_":
-            (batch, rows, inner), (_, _, columns) = event.input_shapes[1:3]
-            total += 2 * batch * rows * inner * columns
+        if event.name == "aten::addmm_":
+            (rows, inner), (_, columns) = event.input_shapes[1:3]
+            total += 2 * rows * inner * columns
         else:
             total += event.flops or 0
     return total

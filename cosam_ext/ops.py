@@ -67,7 +67,7 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
         torch.ops.cosam.ncc_summary(x[:0], weight, bias, num_frames, eps)
         volume = torch.ops.cosam.ncc_cost_volume(x, num_frames, eps)
         return torch.nn.functional.conv2d(volume, weight.reshape(weight.shape[0], -1, 1, 1), bias)
-    return torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)
+    return torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)[0]
 
 
 def masked_mean(x, spatial_mask):
@@ -180,11 +180,21 @@ def _ncc_summary_fake(x, weight, bias, num_frames, eps):
         lambda: f"weight.size(1) must be (N-1)*H*W = {_volume_shape(x, num_frames)[1]}, "
         f"got {weight.shape[1]}",
     )
-    return x.new_empty((x.shape[0], weight.shape[0], x.shape[2], x.shape[3]))
+    total, channels, height, width = x.shape
+    clips, positions = total // num_frames, height * width
+    # The statistics are kept in the kernels' accumulation type: float32 for half types.
+    stat_dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    return (
+        x.new_empty((total, weight.shape[0], height, width)),
+        x.new_empty((num_frames, clips, channels, positions)),
+        x.new_empty((num_frames, clips, positions), dtype=stat_dtype),
+        x.new_empty((num_frames, clips, positions), dtype=stat_dtype),
+        x.new_empty((total, channels, weight.shape[0])),
+    )
 
 
 @torch.library.register_fake("cosam::ncc_summary_backward")
-def _ncc_summary_backward_fake(grad, x, weight, num_frames, eps):
+def _ncc_summary_backward_fake(grad, x, z, mean, stdev, v, weight, num_frames, eps):
     _check_frames(x, num_frames)
     return x.new_empty(x.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
 
@@ -263,8 +273,9 @@ def _channel_attention_fake(x, spatial_mask, weight1, bias1, weight2, bias2, num
 
 
 # --- autograd ---------------------------------------------------------------
-# The forward ops keep nothing beyond their inputs; each backward op recomputes
-# the normalisation, which costs one pass over x and saves a copy of it.
+# ncc_summary's backward reuses the normalised maps and slot sums of its
+# forward (a map of x's size and (N*B, D, K) more, until the backward runs).
+# The others keep nothing beyond their inputs and recompute what they need.
 
 
 def _save_frames(ctx, x, num_frames, eps, *tensors):
@@ -286,14 +297,17 @@ def _ncc_cost_volume_backward(ctx, grad):
 
 def _ncc_summary_setup_context(ctx, inputs, output):
     x, weight, bias, num_frames, eps = inputs
-    _save_frames(ctx, x, num_frames, eps, weight)
+    _, z, mean, stdev, v = output
+    # Only the logits are differentiable: the other outputs are the forward's
+    # intermediates, saved for this backward.
+    ctx.mark_non_differentiable(z, mean, stdev, v)
+    _save_frames(ctx, x, num_frames, eps, z, mean, stdev, v, weight)
     ctx.has_bias = bias is not None
 
 
-def _ncc_summary_backward(ctx, grad):
-    x, weight = ctx.saved_tensors
+def _ncc_summary_backward(ctx, grad, *intermediates_grads):
     grad_x, grad_weight, grad_bias = torch.ops.cosam.ncc_summary_backward(
-        grad, x, weight, ctx.num_frames, ctx.eps
+        grad, *ctx.saved_tensors, ctx.num_frames, ctx.eps
     )
     return grad_x, grad_weight, grad_bias if ctx.has_bias else None, None, None
 

@@ -57,6 +57,11 @@ def make_inputs(shape, dtype=torch.float64, device="cuda"):
     return (*(t.to(device, dtype) for t in tensors), num_frames)
 
 
+def summary_saved(x, weight, num_frames):
+    """What ncc_summary's forward hands to its backward: z, mean, stdev, v."""
+    return torch.ops.cosam.ncc_summary(x, weight, None, num_frames, EPS)[1:]
+
+
 def outputs_and_grads(fn, inputs, grad):
     """[fn(*inputs), d<fn, grad>/d input for each input]. The inputs keep
     their strides (no clone, which would make a strided input contiguous)."""
@@ -125,7 +130,8 @@ def test_opcheck(dtype):
     torch.library.opcheck(torch.ops.cosam.ncc_summary.default, (x, weight, bias, num_frames, EPS))
     torch.library.opcheck(torch.ops.cosam.ncc_summary.default, (x, weight, None, num_frames, EPS))
     torch.library.opcheck(
-        torch.ops.cosam.ncc_summary_backward.default, (grad, x.detach(), weight.detach(), num_frames, EPS)
+        torch.ops.cosam.ncc_summary_backward.default,
+        (grad, x.detach(), *summary_saved(x.detach(), weight.detach(), num_frames), weight.detach(), num_frames, EPS),
     )
     torch.library.opcheck(
         torch.ops.cosam.ncc_cost_volume_backward.default, (grad_volume, x.detach(), num_frames, EPS)
@@ -172,7 +178,7 @@ def test_runs_on_the_current_stream():
         return [
             ops.ncc_summary(x, weight, bias, num_frames, EPS),
             ops.ncc_cost_volume(x, num_frames, EPS),
-            *torch.ops.cosam.ncc_summary_backward(grad, x, weight, num_frames, EPS),
+            *torch.ops.cosam.ncc_summary_backward(grad, x, *summary_saved(x, weight, num_frames), weight, num_frames, EPS),
             torch.ops.cosam.ncc_cost_volume_backward(grad_volume, x, num_frames, EPS),
         ]
 
@@ -293,11 +299,13 @@ def test_second_device():
 
 def test_device_mismatch_is_named():
     x, weight, bias, grad, _, num_frames = make_inputs((2, 3, 6, 3, 2, 4), torch.float32)
+    saved = summary_saved(x, weight, num_frames)
     cases = [
         (lambda: ops.ncc_summary(x, weight.cpu(), bias, num_frames), "weight is on cpu"),
         (lambda: ops.ncc_summary(x, weight, bias.cpu(), num_frames), "bias is on cpu"),
         (lambda: ops.ncc_summary(x.cpu(), weight, bias, num_frames), "weight is on cuda"),
-        (lambda: torch.ops.cosam.ncc_summary_backward(grad.cpu(), x, weight, num_frames, EPS), "grad is on cpu"),
+        (lambda: torch.ops.cosam.ncc_summary_backward(grad.cpu(), x, *saved, weight, num_frames, EPS), "grad is on cpu"),
+        (lambda: torch.ops.cosam.ncc_summary_backward(grad, x, *saved[:3], saved[3].cpu(), weight, num_frames, EPS), "v is on cpu"),
     ]
     for call, message in cases:
         with pytest.raises(RuntimeError, match=message):

@@ -15,9 +15,18 @@ SHAPES = [
     (1, 3, 10, 11, 7, 4),
 ]
 EPS = ops.DEFAULT_EPS
-# The compiled ops themselves: ops.ncc_summary may take the materialised order
-# at tiny maps (tested at the end of this file), these never do.
-fused = torch.ops.cosam
+
+
+class fused:
+    """The compiled ops themselves: ops.ncc_summary may take the materialised
+    order at tiny maps (tested at the end of this file), these never do."""
+
+    ncc_cost_volume = torch.ops.cosam.ncc_cost_volume
+
+    @staticmethod
+    def ncc_summary(*args):
+        return torch.ops.cosam.ncc_summary(*args)[0]  # the logits; the rest is for the backward
+
 
 
 def shape_id(shape):
@@ -33,6 +42,11 @@ def make_inputs(shape, dtype, requires_grad=False):
 
 def run_both(op_name, x, *args):
     return getattr(fused, op_name)(x, *args), getattr(reference, op_name)(x, *args)
+
+
+def summary_saved(x, weight, num_frames):
+    """What ncc_summary's forward hands to its backward: z, mean, stdev, v."""
+    return torch.ops.cosam.ncc_summary(x, weight, None, num_frames, EPS)[1:]
 
 
 def grads_of(fn, inputs, grad_out):
@@ -100,8 +114,9 @@ def test_opcheck(dtype):
     torch.library.opcheck(torch.ops.cosam.ncc_summary.default, (x, weight, bias, num_frames, EPS))
     torch.library.opcheck(torch.ops.cosam.ncc_summary.default, (x, weight, None, num_frames, EPS))
     grad = torch.randn(x.shape[0], weight.shape[0], *x.shape[2:], dtype=dtype)
+    saved = summary_saved(x.detach(), weight.detach(), num_frames)
     torch.library.opcheck(
-        torch.ops.cosam.ncc_summary_backward.default, (grad, x.detach(), weight.detach(), num_frames, EPS)
+        torch.ops.cosam.ncc_summary_backward.default, (grad, x.detach(), *saved, weight.detach(), num_frames, EPS)
     )
     grad_volume = torch.randn_like(fused.ncc_cost_volume(x.detach(), num_frames, EPS))
     torch.library.opcheck(
@@ -236,6 +251,14 @@ def _x(*shape, dtype=torch.float32):
 
 
 # (description, call, message fragment naming the argument)
+def _summary_backward(grad, x, weight, **replaced):
+    """ncc_summary_backward on the saved tensors of a forward at (x, weight),
+    some of them replaced."""
+    z, mean, stdev, v = summary_saved(x, weight, 3)
+    saved = {"z": z, "mean": mean, "stdev": stdev, "v": v, **replaced}
+    return torch.ops.cosam.ncc_summary_backward(grad, x, *saved.values(), weight, 3, EPS)
+
+
 BAD_INPUTS = [
     ("x rank", lambda: ops.ncc_cost_volume(_x(6, 4, 3), 3), "x must be a 4-D tensor"),
     ("x rank summary", lambda: ops.ncc_summary(_x(6, 4, 3, 2, 1), _x(2, 12), None, 3), "x must be a 4-D tensor"),
@@ -251,7 +274,9 @@ BAD_INPUTS = [
     ("weight dtype", lambda: ops.ncc_summary(_x(6, 4, 3, 2), _x(2, 12, dtype=torch.float64), None, 3), "weight dtype"),
     ("bias shape", lambda: ops.ncc_summary(_x(6, 4, 3, 2), _x(2, 12), _x(3), 3), "bias must have shape"),
     ("bias dtype", lambda: ops.ncc_summary(_x(6, 4, 3, 2), _x(2, 12), _x(2, dtype=torch.float64), 3), "bias dtype"),
-    ("grad shape", lambda: torch.ops.cosam.ncc_summary_backward(_x(6, 3, 3, 2), _x(6, 4, 3, 2), _x(2, 12), 3, 1e-4), "grad must have shape"),
+    ("grad shape", lambda: _summary_backward(_x(6, 3, 3, 2), _x(6, 4, 3, 2), _x(2, 12)), "grad must have shape"),
+    ("saved z shape", lambda: _summary_backward(_x(6, 2, 3, 2), _x(6, 4, 3, 2), _x(2, 12), z=_x(3, 2, 4, 5)), r"z \(saved by the forward\) must have shape \[3, 2, 4, 6\]"),
+    ("saved v shape", lambda: _summary_backward(_x(6, 2, 3, 2), _x(6, 4, 3, 2), _x(2, 12), v=_x(6, 4, 3)), r"v \(saved by the forward\) must have shape"),
     ("volume grad shape", lambda: torch.ops.cosam.ncc_cost_volume_backward(_x(6, 11, 3, 2), _x(6, 4, 3, 2), 3, 1e-4), "grad must have shape"),
 ]
 

@@ -158,30 +158,39 @@ bool test_ncc_cost_volume() {
 }
 
 bool test_ncc_summary() {
-  const auto summary =
-      op<Tensor(const Tensor&, const Tensor&, const std::optional<Tensor>&,
-                int64_t, double)>("cosam::ncc_summary");
+  using Summary = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
+  const auto summary_op =
+      op<Summary(const Tensor&, const Tensor&, const std::optional<Tensor>&,
+                 int64_t, double)>("cosam::ncc_summary");
   const auto summary_backward =
-      op<Grads(const Tensor&, const Tensor&, const Tensor&, int64_t, double)>(
+      op<Grads(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+               const Tensor&, const Tensor&, const Tensor&, int64_t, double)>(
           "cosam::ncc_summary_backward");
+  // The logits; the other outputs are what the backward reuses.
+  const auto summary = [&](const Tensor& x, const Tensor& weight,
+                           const std::optional<Tensor>& bias) {
+    return std::get<0>(summary_op.call(x, weight, bias, kFrames, kEps));
+  };
   const auto x = random({kRows, kChannels, kHeight, kWidth});
   const auto weight = random({kOutChannels, kSlots * kPositions});
   const auto bias = random({kOutChannels});
   const auto expected = naive_summary(x, weight, bias);
-  bool ok = check_close("float64", summary.call(x, weight, bias, kFrames, kEps), expected, 1e-10);
+  bool ok = check_close("float64", summary(x, weight, bias), expected, 1e-10);
   ok &= check_close(
       "float32",
-      summary.call(x.to(at::kFloat), weight.to(at::kFloat), bias.to(at::kFloat), kFrames, kEps),
+      summary(x.to(at::kFloat), weight.to(at::kFloat), bias.to(at::kFloat)),
       expected, 1e-5);
-  ok &= check_close("no bias", summary.call(x, weight, std::nullopt, kFrames, kEps),
+  ok &= check_close("no bias", summary(x, weight, std::nullopt),
                     naive_summary(x, weight, at::zeros_like(bias)), 1e-10);
   const auto g = at::randn_like(expected);
-  const auto [grad_x, grad_weight, grad_bias] = summary_backward.call(g, x, weight, kFrames, kEps);
-  ok &= check_gradient("backward: x", [&](const Tensor& in) { return summary.call(in, weight, bias, kFrames, kEps); },
+  const auto [logits, z, mean, stdev, v] = summary_op.call(x, weight, bias, kFrames, kEps);
+  const auto [grad_x, grad_weight, grad_bias] =
+      summary_backward.call(g, x, z, mean, stdev, v, weight, kFrames, kEps);
+  ok &= check_gradient("backward: x", [&](const Tensor& in) { return summary(in, weight, bias); },
                        x, g, grad_x);
-  ok &= check_gradient("backward: weight", [&](const Tensor& in) { return summary.call(x, in, bias, kFrames, kEps); },
+  ok &= check_gradient("backward: weight", [&](const Tensor& in) { return summary(x, in, bias); },
                        weight, g, grad_weight);
-  return check_gradient("backward: bias", [&](const Tensor& in) { return summary.call(x, weight, in, kFrames, kEps); },
+  return check_gradient("backward: bias", [&](const Tensor& in) { return summary(x, weight, in); },
                         bias, g, grad_bias) && ok;
 }
 
