@@ -12,10 +12,11 @@ _build_info = load_library()
 
 from . import ops, reference  # noqa: E402
 from .layer import CosamLayer, CosamOutput  # noqa: E402
-from .ops import apply_attention, masked_mean, ncc_cost_volume, ncc_summary  # noqa: E402
+from .ops import apply_attention, channel_attention, masked_mean, ncc_cost_volume, ncc_summary  # noqa: E402
 
 __all__ = [
-    "CosamLayer", "CosamOutput", "apply_attention", "masked_mean", "ncc_cost_volume", "ncc_summary", "ops", "reference",
+    "CosamLayer", "CosamOutput", "apply_attention", "channel_attention", "masked_mean", "ncc_cost_volume",
+    "ncc_summary", "ops", "reference",
 ]
 #: With the build's local version label, as pip shows it: 0.1.0+pt213cpu.
 __version__ = VERSION if _build_info is None else _build_info["version"]
