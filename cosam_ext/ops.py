@@ -181,20 +181,12 @@ def _ncc_summary_fake(x, weight, bias, num_frames, eps):
         f"got {weight.shape[1]}",
     )
     total, channels, height, width = x.shape
-    clips, positions = total // num_frames, height * width
-    # The statistics are kept in the kernels' accumulation type: float32 for half types.
-    stat_dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
-    return (
-        x.new_empty((total, weight.shape[0], height, width)),
-        x.new_empty((num_frames, clips, channels, positions)),
-        x.new_empty((num_frames, clips, positions), dtype=stat_dtype),
-        x.new_empty((num_frames, clips, positions), dtype=stat_dtype),
-        x.new_empty((total, channels, weight.shape[0])),
-    )
+    out_channels = weight.shape[0]
+    return x.new_empty((total, out_channels, height, width)), x.new_empty((total, channels, out_channels))
 
 
 @torch.library.register_fake("cosam::ncc_summary_backward")
-def _ncc_summary_backward_fake(grad, x, z, mean, stdev, v, weight, num_frames, eps):
+def _ncc_summary_backward_fake(grad, x, v, weight, num_frames, eps):
     _check_frames(x, num_frames)
     return x.new_empty(x.shape), weight.new_empty(weight.shape), weight.new_empty(weight.shape[0])
 
@@ -273,9 +265,9 @@ def _channel_attention_fake(x, spatial_mask, weight1, bias1, weight2, bias2, num
 
 
 # --- autograd ---------------------------------------------------------------
-# ncc_summary's backward reuses the normalised maps and slot sums of its
-# forward (a map of x's size and (N*B, D, K) more, until the backward runs).
-# The others keep nothing beyond their inputs and recompute what they need.
+# Beyond their inputs the forward ops keep at most ncc_summary's slot sums
+# (N*B, D, K), K/P of x's size; the backward ops recompute the normalisation,
+# which costs one pass over x and saves a copy of it.
 
 
 def _save_frames(ctx, x, num_frames, eps, *tensors):
@@ -297,15 +289,15 @@ def _ncc_cost_volume_backward(ctx, grad):
 
 def _ncc_summary_setup_context(ctx, inputs, output):
     x, weight, bias, num_frames, eps = inputs
-    _, z, mean, stdev, v = output
-    # Only the logits are differentiable: the other outputs are the forward's
-    # intermediates, saved for this backward.
-    ctx.mark_non_differentiable(z, mean, stdev, v)
-    _save_frames(ctx, x, num_frames, eps, z, mean, stdev, v, weight)
+    _, v = output
+    # Only the logits are differentiable: v is the forward's slot sums, saved
+    # for this backward.
+    ctx.mark_non_differentiable(v)
+    _save_frames(ctx, x, num_frames, eps, v, weight)
     ctx.has_bias = bias is not None
 
 
-def _ncc_summary_backward(ctx, grad, *intermediates_grads):
+def _ncc_summary_backward(ctx, grad, grad_v):
     grad_x, grad_weight, grad_bias = torch.ops.cosam.ncc_summary_backward(
         grad, *ctx.saved_tensors, ctx.num_frames, ctx.eps
     )

@@ -97,11 +97,9 @@ inline at::Tensor to_clip_major(const at::Tensor& t, const FrameBatch& fb) {
   return out;
 }
 
-// ncc_summary's forward result: the logits (B*N, K, H, W), and what its
-// backward reuses instead of normalising x and forming V again: z
-// (N, B, D, P), the per-position mean and stdev (N, B, P), v (N*B, D, K).
-using SummaryResult =
-    std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+// ncc_summary's forward result: the logits (B*N, K, H, W), and the slot sums
+// v (N*B, D, K), which its backward reuses instead of forming them again.
+using SummaryResult = std::tuple<at::Tensor, at::Tensor>;
 
 template <class Kernels>
 SummaryResult ncc_summary_forward(
@@ -114,34 +112,25 @@ SummaryResult ncc_summary_forward(
   const int64_t B = fb.clips, N = fb.frames, D = fb.channels,
                 P = fb.positions;
 
-  auto [z, mean, stdev] = Kernels::normalize(x_in.contiguous(), fb, eps);
-  const auto v = slot_sums_of<Kernels>(z, weight_rows_by_slot(weight, fb), fb)
-                     .view({N * B, D, K});
-  // L_n = b1 + V_n Z_n / D (the 1/D is in V).
-  const auto z_frames = z.view({N * B, D, P});
-  const auto logits = (bias.has_value() && bias->defined())
-      ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
-      : at::bmm(v.transpose(1, 2), z_frames);
-  return {to_clip_major(logits, fb), z, mean, stdev, v};
-}
-
-// A tensor the forward saved for the backward: its sizes and device.
-inline void check_saved(
-    const at::Tensor& t, const at::Tensor& x, at::IntArrayRef expected,
-    const char* name, const char* op) {
-  TORCH_CHECK(
-      t.defined() && t.sizes() == expected, op, ": ", name,
-      " (saved by the forward) must have shape ", expected, ", got ",
-      t.defined() ? t.sizes() : at::IntArrayRef{});
-  TORCH_CHECK(
-      t.device() == x.device(), op, ": ", name, " is on ", t.device(),
-      " but x is on ", x.device());
+  at::Tensor logits, v;  // logits frame-major (N*B, K, P)
+  {
+    // Z lives in this block only: the clip-major copy of the logits is made
+    // without it.
+    const auto z = std::get<0>(Kernels::normalize(x_in.contiguous(), fb, eps));
+    v = slot_sums_of<Kernels>(z, weight_rows_by_slot(weight, fb), fb)
+            .view({N * B, D, K});
+    // L_n = b1 + V_n Z_n / D (the 1/D is in V).
+    const auto z_frames = z.view({N * B, D, P});
+    logits = (bias.has_value() && bias->defined())
+        ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
+        : at::bmm(v.transpose(1, 2), z_frames);
+  }
+  return {to_clip_major(logits, fb), v};
 }
 
 template <class Kernels>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
-    const at::Tensor& grad, const at::Tensor& x_in, const at::Tensor& z,
-    const at::Tensor& mean, const at::Tensor& stdev, const at::Tensor& v_in,
+    const at::Tensor& grad, const at::Tensor& x_in, const at::Tensor& v_in,
     const at::Tensor& weight, int64_t num_frames, double eps) {
   NoAutocast no_autocast;
   const char* op = "cosam::ncc_summary_backward";
@@ -150,41 +139,48 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   const int64_t B = fb.clips, N = fb.frames, D = fb.channels,
                 P = fb.positions;
   check_grad(grad, x_in, {B * N, K, fb.height, fb.width}, op);
-  check_saved(z, x_in, {N, B, D, P}, "z", op);
-  check_saved(mean, x_in, {N, B, P}, "mean", op);
-  check_saved(stdev, x_in, {N, B, P}, "stdev", op);
-  check_saved(v_in, x_in, {N * B, D, K}, "v", op);
+  TORCH_CHECK(
+      v_in.sizes() == at::IntArrayRef({N * B, D, K}), op,
+      ": v (the slot sums saved by the forward) must have shape ",
+      at::IntArrayRef({N * B, D, K}), ", got ", v_in.sizes());
+  check_like_x(v_in, x_in, "v", op);
 
+  // Z is recomputed rather than saved: a map of x's size kept from the
+  // forward would double the op's peak memory. V is kept (K/P of x's size).
+  // Each temporary is dropped as soon as it is used (Z before dZ exists, the
+  // rest before dX does), so that at most two maps of x's size live at once.
   const auto x = x_in.contiguous();
-  const auto z_frames = z.contiguous().view({N * B, D, P});
-  const auto v = v_in.contiguous();
-  const auto w_rows = weight_rows_by_slot(weight, fb);
-  const auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
-  const auto grad_bias = g.sum({0, 2});
+  auto [z, mean, stdev] = Kernels::normalize(x, fb, eps);
+  at::Tensor dz, grad_weight, grad_bias;
+  {
+    const auto w_rows = weight_rows_by_slot(weight, fb);
+    const auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
+    grad_bias = g.sum({0, 2});
 
-  // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give the pairs'
-  // gradients [dhi_m | dlo_m].
-  const auto dpairs = Kernels::slot_sums_backward(
-      at::bmm(z_frames, g.transpose(1, 2)).view({N, B * D, K}), 1.0 / D);
+    // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give the pairs'
+    // gradients [dhi_m | dlo_m].
+    const auto dpairs = Kernels::slot_sums_backward(
+        at::bmm(z.view({N * B, D, P}), g.transpose(1, 2)).view({N, B * D, K}),
+        1.0 / D);
 
-  // dW rows of frame m's pair += dpair_m^T Z_m (summed over the clips:
-  // slot s gets dlo_s^T Z_s and dhi_{s+1}^T Z_{s+1}).
-  const auto z_rows = z_frames.view({N, B * D, P});
-  auto dw_rows = at::zeros_like(w_rows);
-  for_each_frame_pair(N, K, [&](int64_t m, int64_t first, int64_t count) {
-    dw_rows.narrow(0, (m - 1) * K + first, count)
-        .addmm_(dpairs[m].narrow(1, first, count).t(), z_rows[m]);
-  });
-  const auto grad_weight =
-      dw_rows.view({N - 1, K, P}).transpose(0, 1).reshape(weight.sizes());
+    // dW rows of frame m's pair += dpair_m^T Z_m (summed over the clips:
+    // slot s gets dlo_s^T Z_s and dhi_{s+1}^T Z_{s+1}).
+    auto dw_rows = at::zeros_like(w_rows);
+    for_each_frame_pair(N, K, [&](int64_t m, int64_t first, int64_t count) {
+      dw_rows.narrow(0, (m - 1) * K + first, count)
+          .addmm_(dpairs[m].narrow(1, first, count).t(), z.view({N, B * D, P})[m]);
+    });
+    grad_weight = dw_rows.view({N - 1, K, P}).transpose(0, 1).reshape(weight.sizes());
+    z = at::Tensor();  // no view of it is left either
 
-  // dZ_n = V_n^T G_n / D (own frame) + dpair_n [W_{n-1} | W_n] (the others).
-  auto dz = at::bmm(v, g).view({N, B * D, P});
-  for_each_frame_pair(N, K, [&](int64_t m, int64_t first, int64_t count) {
-    dz[m].addmm_(
-        dpairs[m].narrow(1, first, count),
-        w_rows.narrow(0, (m - 1) * K + first, count));
-  });
+    // dZ_n = V_n^T G_n / D (own frame) + dpair_n [W_{n-1} | W_n] (the others).
+    dz = at::bmm(v_in.contiguous(), g).view({N, B * D, P});
+    for_each_frame_pair(N, K, [&](int64_t m, int64_t first, int64_t count) {
+      dz[m].addmm_(
+          dpairs[m].narrow(1, first, count),
+          w_rows.narrow(0, (m - 1) * K + first, count));
+    });
+  }
   auto grad_x = Kernels::normalize_backward(dz, x, mean, stdev, fb, eps);
   return {grad_x, grad_weight, grad_bias};
 }

@@ -10,17 +10,14 @@ TORCH_LIBRARY(cosam, m) {
       "ncc_cost_volume_backward(Tensor grad, Tensor x, int num_frames, "
       "float eps) -> Tensor");
   // conv1x1(ncc_cost_volume(x), weight, bias) without the volume: the
-  // logits (B*N, K, H, W), then what the backward reuses: the normalised
-  // maps z (N, B, D, H*W) frame-major, their per-position mean and stdev
-  // (N, B, H*W) and the slot sums v (N*B, D, K).
+  // logits (B*N, K, H, W), and the slot sums v (N*B, D, K) that the backward
+  // reuses.
   m.def(
       "ncc_summary(Tensor x, Tensor weight, Tensor? bias, int num_frames, "
-      "float eps) -> (Tensor logits, Tensor z, Tensor mean, Tensor stdev, "
-      "Tensor v)");
+      "float eps) -> (Tensor logits, Tensor v)");
   m.def(
-      "ncc_summary_backward(Tensor grad, Tensor x, Tensor z, Tensor mean, "
-      "Tensor stdev, Tensor v, Tensor weight, int num_frames, float eps) "
-      "-> (Tensor, Tensor, Tensor)");
+      "ncc_summary_backward(Tensor grad, Tensor x, Tensor v, Tensor weight, "
+      "int num_frames, float eps) -> (Tensor, Tensor, Tensor)");
   // The mean over positions of x * spatial_mask, (B*N, C): what the channel
   // attention sees, without x * spatial_mask.
   m.def("masked_mean(Tensor x, Tensor spatial_mask) -> Tensor");

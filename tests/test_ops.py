@@ -25,7 +25,7 @@ class fused:
 
     @staticmethod
     def ncc_summary(*args):
-        return torch.ops.cosam.ncc_summary(*args)[0]  # the logits; the rest is for the backward
+        return torch.ops.cosam.ncc_summary(*args)[0]  # the logits; v is for the backward
 
 
 
@@ -45,7 +45,7 @@ def run_both(op_name, x, *args):
 
 
 def summary_saved(x, weight, num_frames):
-    """What ncc_summary's forward hands to its backward: z, mean, stdev, v."""
+    """What ncc_summary's forward hands to its backward: (v,)."""
     return torch.ops.cosam.ncc_summary(x, weight, None, num_frames, EPS)[1:]
 
 
@@ -251,12 +251,10 @@ def _x(*shape, dtype=torch.float32):
 
 
 # (description, call, message fragment naming the argument)
-def _summary_backward(grad, x, weight, **replaced):
-    """ncc_summary_backward on the saved tensors of a forward at (x, weight),
-    some of them replaced."""
-    z, mean, stdev, v = summary_saved(x, weight, 3)
-    saved = {"z": z, "mean": mean, "stdev": stdev, "v": v, **replaced}
-    return torch.ops.cosam.ncc_summary_backward(grad, x, *saved.values(), weight, 3, EPS)
+def _summary_backward(grad, x, weight, v=None):
+    """ncc_summary_backward with the slot sums of a forward at (x, weight), or v."""
+    v = summary_saved(x, weight, 3)[0] if v is None else v
+    return torch.ops.cosam.ncc_summary_backward(grad, x, v, weight, 3, EPS)
 
 
 BAD_INPUTS = [
@@ -275,8 +273,8 @@ BAD_INPUTS = [
     ("bias shape", lambda: ops.ncc_summary(_x(6, 4, 3, 2), _x(2, 12), _x(3), 3), "bias must have shape"),
     ("bias dtype", lambda: ops.ncc_summary(_x(6, 4, 3, 2), _x(2, 12), _x(2, dtype=torch.float64), 3), "bias dtype"),
     ("grad shape", lambda: _summary_backward(_x(6, 3, 3, 2), _x(6, 4, 3, 2), _x(2, 12)), "grad must have shape"),
-    ("saved z shape", lambda: _summary_backward(_x(6, 2, 3, 2), _x(6, 4, 3, 2), _x(2, 12), z=_x(3, 2, 4, 5)), r"z \(saved by the forward\) must have shape \[3, 2, 4, 6\]"),
-    ("saved v shape", lambda: _summary_backward(_x(6, 2, 3, 2), _x(6, 4, 3, 2), _x(2, 12), v=_x(6, 4, 3)), r"v \(saved by the forward\) must have shape"),
+    ("saved v shape", lambda: _summary_backward(_x(6, 2, 3, 2), _x(6, 4, 3, 2), _x(2, 12), v=_x(6, 4, 3)), r"v \(the slot sums saved by the forward\) must have shape \[6, 4, 2\]"),
+    ("saved v dtype", lambda: _summary_backward(_x(6, 2, 3, 2), _x(6, 4, 3, 2), _x(2, 12), v=_x(6, 4, 2, dtype=torch.float64)), "v dtype"),
     ("volume grad shape", lambda: torch.ops.cosam.ncc_cost_volume_backward(_x(6, 11, 3, 2), _x(6, 4, 3, 2), 3, 1e-4), "grad must have shape"),
 ]
 

@@ -20,8 +20,7 @@ at::Tensor ncc_cost_volume_autocast(
   return op.call(at::autocast::cached_cast(dtype, x), num_frames, eps);
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
-ncc_summary_autocast(
+std::tuple<at::Tensor, at::Tensor> ncc_summary_autocast(
     const at::Tensor& x, const at::Tensor& weight,
     const std::optional<at::Tensor>& bias, int64_t num_frames, double eps) {
   const c10::impl::ExcludeDispatchKeyGuard no_autocast(

@@ -16,12 +16,10 @@ SummaryResult ncc_summary_cuda(
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward_cuda(
-    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& z,
-    const at::Tensor& mean, const at::Tensor& stdev, const at::Tensor& v,
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& v,
     const at::Tensor& weight, int64_t num_frames, double eps) {
   const auto device_guard = guard_device_of(x);
-  return ncc_summary_backward<CudaKernels>(
-      grad, x, z, mean, stdev, v, weight, num_frames, eps);
+  return ncc_summary_backward<CudaKernels>(grad, x, v, weight, num_frames, eps);
 }
 
 }  // namespace
