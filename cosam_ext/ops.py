@@ -4,7 +4,8 @@ points (the package's __init__ loads the compiled library).
 The schemas are in csrc/ops.cpp and the kernels in csrc/<backend>/; this file
 adds what torch.library wants from Python: the backward formulas (each one a
 compiled backward op) and the fake kernels that let torch.compile trace the
-ops without running them.
+ops without running them. One op is defined here: channel_attention, the
+layer's channel branch composed of the compiled ops and the MLP.
 """
 from typing import Optional
 
