@@ -76,14 +76,14 @@ def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attent
     Returns (output, spatial mask (B*N, 1, H, W) or None, channel mask
     (B, C) or None).
     """
-    out, spatial_mask, channel_mask = x, None, None
+    spatial_mask = None
     if spatial_mask_summary is not None:
         volume = ncc_cost_volume(dim_reduction(x), num_frames, eps)
         spatial_mask = spatial_mask_summary(volume).sigmoid()
-        out = torch.mul(x, spatial_mask)
-    if channelwise_attention is not None:
-        first, _, second, _ = channelwise_attention  # Linear, Tanh, Linear, Sigmoid
-        out, channel_mask = channel_attention(
-            x, spatial_mask, first.weight, first.bias, second.weight, second.bias, num_frames
-        )
+    if channelwise_attention is None:
+        return torch.mul(x, spatial_mask), spatial_mask, None
+    first, _, second, _ = channelwise_attention  # Linear, Tanh, Linear, Sigmoid
+    out, channel_mask = channel_attention(
+        x, spatial_mask, first.weight, first.bias, second.weight, second.bias, num_frames
+    )
     return out, spatial_mask, channel_mask

@@ -37,7 +37,8 @@ void slot_sums_impl(
     double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   parallel_over_row_blocks(N, R, K, [&](int64_t r, int64_t k0, int64_t len) {
-    const auto hi = [&](int64_t m) { return pairs + (m * R + r) * 2 * K + k0; };
+    // Frame m's hi half starts at pair(m), its lo half at pair(m) + K.
+    const auto pair = [&](int64_t m) { return pairs + (m * R + r) * 2 * K + k0; };
     const auto out = [&](int64_t n) { return v + (n * R + r) * K + k0; };
     // before = sum_{m<n} lo_m: the forward sweep keeps it per frame, so that
     // the backward sweep adds after = sum_{m>n} hi_m in acc_t.
@@ -46,7 +47,7 @@ void slot_sums_impl(
       scalar_t* vn = out(n);
       for (int64_t j = 0; j < len; ++j) vn[j] = static_cast<scalar_t>(before[j]);
       if (n == N - 1) break;
-      const scalar_t* lon = hi(n) + K;
+      const scalar_t* lon = pair(n) + K;
       for (int64_t j = 0; j < len; ++j) before[j] += lon[j];
     }
     for (int64_t n = N - 1; n >= 0; --n) {
@@ -55,7 +56,7 @@ void slot_sums_impl(
         vn[j] = static_cast<scalar_t>(scale * (static_cast<acc_t>(vn[j]) + after[j]));
       }
       if (n == 0) break;
-      const scalar_t* hin = hi(n);
+      const scalar_t* hin = pair(n);
       for (int64_t j = 0; j < len; ++j) after[j] += hin[j];
     }
   });
@@ -69,11 +70,12 @@ void slot_sums_backward_impl(
     double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   parallel_over_row_blocks(N, R, K, [&](int64_t r, int64_t k0, int64_t len) {
-    const auto dhi = [&](int64_t m) { return dpairs + (m * R + r) * 2 * K + k0; };
+    // Frame m's dhi half starts at dpair(m), its dlo half at dpair(m) + K.
+    const auto dpair = [&](int64_t m) { return dpairs + (m * R + r) * 2 * K + k0; };
     const auto grad = [&](int64_t n) { return dv + (n * R + r) * K + k0; };
     acc_t upto[kChunk] = {}, after[kChunk] = {};
     for (int64_t m = 0; m < N; ++m) {
-      scalar_t* out = dhi(m);
+      scalar_t* out = dpair(m);
       const scalar_t* dvm = grad(m);
       for (int64_t j = 0; j < len; ++j) {
         out[j] = static_cast<scalar_t>(scale * upto[j]);
@@ -81,7 +83,7 @@ void slot_sums_backward_impl(
       }
     }
     for (int64_t m = N - 1; m >= 0; --m) {
-      scalar_t* out = dhi(m) + K;
+      scalar_t* out = dpair(m) + K;
       const scalar_t* dvm = grad(m);
       for (int64_t j = 0; j < len; ++j) {
         out[j] = static_cast<scalar_t>(scale * after[j]);
