@@ -142,10 +142,9 @@ class CosamLayer(nn.Module):
     def _fused(self, frames):
         spatial_mask = channel_mask = None
         if self.spatial_mask_summary is not None:
+            frames, reduced = self._reduce(frames)
             first, *rest = self.spatial_mask_summary
-            logits = ncc_summary(
-                self.dim_reduction(frames), first.weight, first.bias, self.num_frames, self.eps
-            )
+            logits = ncc_summary(reduced, first.weight, first.bias, self.num_frames, self.eps)
             for module in rest:
                 logits = module(logits)
             spatial_mask = logits.sigmoid()
@@ -158,6 +157,22 @@ class CosamLayer(nn.Module):
             frames, spatial_mask, first.weight, first.bias, second.weight, second.bias, self.num_frames
         )
         return out, spatial_mask, channel_mask
+
+    def _reduce(self, frames):
+        """dim_reduction(frames), and frames for the attention to use. Where
+        frames needs a gradient, the reduction conv forks them
+        (`_ForkedConv1x1`), so that its backward adds its share of that
+        gradient to the attention's in one GEMM. Under autocast the two shares
+        differ in dtype and the modules run as they are."""
+        if (
+            torch.is_grad_enabled()
+            and frames.requires_grad
+            and not torch.is_autocast_enabled(frames.device.type)
+        ):
+            conv, batch_norm, relu = self.dim_reduction
+            frames, conv_out = _ForkedConv1x1.apply(frames, conv.weight, conv.bias)
+            return frames, relu(batch_norm(conv_out))
+        return frames, self.dim_reduction(frames)
 
     def _clip_major(self, x):
         """Validates x against the layer and returns it as (B*N, C, H, W)."""
@@ -193,6 +208,38 @@ class CosamLayer(nn.Module):
         if not x.is_floating_point():
             raise TypeError(f"CosamLayer: x must be a floating-point tensor, got {x.dtype}")
         return x
+
+
+class _ForkedConv1x1(torch.autograd.Function):
+    """(x, conv1x1(x, weight, bias)): x passes through to a second consumer,
+    and the backward joins the two gradients of x. The conv's share,
+    weight^T @ grad_conv per frame, is accumulated into the pass-through's
+    gradient in place, where a separate conv would write a map of x's size
+    that autograd then adds. In place is safe because inside CosamLayer the
+    pass-through feeds only channel_attention or `* spatial_mask`, whose
+    backward hands over a fresh tensor nothing else holds."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return x.view_as(x), torch.nn.functional.conv2d(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_x, grad_conv):
+        x, weight = ctx.saved_tensors
+        _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+            grad_conv, x, weight, [weight.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+            [False, ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]],
+        )
+        frames, channels = x.shape[:2]
+        # A copy only where the incoming gradient is not plain contiguous x.dtype.
+        joined = grad_x.to(dtype=x.dtype, memory_format=torch.contiguous_format)
+        weight_t = weight.view(weight.shape[0], channels).t()
+        joined.view(frames, channels, -1).baddbmm_(
+            weight_t.expand(frames, *weight_t.shape), grad_conv.reshape(frames, weight.shape[0], -1)
+        )
+        return joined, grad_weight, grad_bias
 
 
 def _check_choice(name, value, choices):

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from cosam_ext import CosamLayer, CosamOutput, reference
+from cosam_ext.layer import _ForkedConv1x1
 
 #: (rtol, atol); atol is relative to the largest magnitude of the expected tensor (at least 1),
 #: as BN in train mode over few values amplifies float32 rounding in the gradients.
@@ -196,6 +197,59 @@ def test_memory_layouts(layout, training):
     close(result.output, expected.output)
     for name in grads:
         close(grads[name], expected_grads[name])
+
+
+def test_forked_reduction_conv_gradcheck():
+    # The pass-through feeds a product, as inside the layer: its backward hands
+    # the fork a fresh gradient, which the fork accumulates into in place.
+    x = torch.randn(4, 6, 3, 2, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, 6, 1, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    scale = torch.randn(4, 1, 3, 2, dtype=torch.float64)
+
+    def forked(x, weight, bias):
+        passed, conv_out = _ForkedConv1x1.apply(x, weight, bias)
+        return passed * scale, conv_out
+
+    assert torch.autograd.gradcheck(forked, (x, weight, bias))
+    passed, conv_out = forked(x, weight, bias)
+    torch.testing.assert_close(conv_out, nn.functional.conv2d(x, weight, bias), rtol=0, atol=0)
+    torch.testing.assert_close(passed, x * scale, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "frozen", ["input", "reduction"], ids=["input_without_grad", "frozen_reduction"]
+)
+def test_gradients_where_the_reduction_needs_fewer(frozen):
+    layer = make_layer().train()
+    x = make_input().requires_grad_(frozen != "input")
+    if frozen == "reduction":
+        layer.dim_reduction.requires_grad_(False)
+    grad_weight = torch.randn_like(x)
+    results = {}
+    for implementation in ("fused", "reference"):
+        layer.implementation = implementation
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        (layer(x) * grad_weight).sum().backward()
+        results[implementation] = {"input": x.grad, **{n: p.grad for n, p in layer.named_parameters()}}
+    for name, expected in results["reference"].items():
+        actual = results["fused"][name]
+        assert (actual is None) == (expected is None), name
+        if expected is not None:
+            close(actual, expected)
+
+
+def test_reduction_conv_forks_only_where_both_gradients_exist():
+    layer = make_layer(dtype=torch.float32).train()
+    x = make_input(dtype=torch.float32).requires_grad_()
+    assert type(layer._reduce(x)[0].grad_fn).__name__ == "_ForkedConv1x1Backward"
+    without_grad = x.detach()
+    assert layer._reduce(without_grad)[0] is without_grad
+    with torch.no_grad():
+        assert layer._reduce(x)[0] is x
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert layer._reduce(x)[0] is x
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
