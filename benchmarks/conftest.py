@@ -66,7 +66,7 @@ def smoke(request):
 def measure(benchmark, smoke):
     """measure(make_inputs, call, device, memory_spec, target_seconds, **info): times call(inputs)
     on fresh inputs from make_inputs() each round, records the peak memory of
-    one call and the case description in extra_info."""
+    one call (unless memory_spec is None) and the case description in extra_info."""
 
     def run(make_inputs, call, device, memory_spec, target_seconds=TARGET_SECONDS, **info):
         def setup():
@@ -78,16 +78,25 @@ def measure(benchmark, smoke):
             call(inputs)
             cases.synchronize(device)
 
-        rounds, warmup = 1, 0
-        if not smoke:  # one warm-up call, which also sizes the number of rounds
+        def timed_call():
             (inputs,), _ = setup()
             start = time.perf_counter()
             target(inputs)
-            seconds = time.perf_counter() - start
-            del inputs
+            return time.perf_counter() - start
+
+        rounds, warmup = 1, 0
+        if not smoke:
+            # A warm-up call sizes the rounds. A first call also pays one-time
+            # costs (allocations, library set-up) that would cut the rounds
+            # short, so where it is cheap a second call sizes them instead.
+            seconds = timed_call()
+            if seconds < target_seconds / 2:
+                seconds = timed_call()
             rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, int(target_seconds / max(seconds, 1e-6))))
         benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
-        benchmark.extra_info.update(info, device=device, peak_memory_bytes=peak_memory(memory_spec, device))
+        benchmark.extra_info.update(info, device=device)
+        if memory_spec is not None:
+            benchmark.extra_info["peak_memory_bytes"] = peak_memory(memory_spec, device)
 
     return run
 

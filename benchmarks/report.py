@@ -11,6 +11,7 @@ import collections
 import glob
 import json
 import os
+import statistics
 import sys
 
 import matplotlib
@@ -180,6 +181,26 @@ def layer_table(results):
     return lines
 
 
+def paired_ratio_lines(results):
+    """test_layer_ratio: the fused layer over its reduction, round by round."""
+    lines = []
+    for result in results:
+        paired = result["extra_info"].get("paired_seconds")
+        if not paired:
+            continue
+        layer, reduction = paired["layer_fused"], paired["dim_reduction"]
+        ratios = [a / b for a, b in zip(layer, reduction)]
+        low, middle, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        lines += [
+            f"Timed back to back in each round (`test_layer_ratio`, {result['extra_info']['device']}, "
+            f"the order alternating): layer_fused {ms(statistics.median(layer))} ms, dim_reduction "
+            f"{ms(statistics.median(reduction))} ms; the ratio of the two, per round: median "
+            f"**{middle:.3g}** (quartiles {low:.3g} to {high:.3g}, n={len(ratios)}).",
+            "",
+        ]
+    return lines
+
+
 def model_table(results):
     """One training step of ResNet50 with COSAM after the listed blocks, against the plain model."""
     lines = []
@@ -218,7 +239,7 @@ def header(runs):
         lines += ["", f"Run {index + 1}:", ""] + run_description(data)
     return lines + [
         "",
-        "Time: median over fresh random inputs per round, after one warm-up call; "
+        "Time: median over fresh random inputs per round, after one or two warm-up calls; "
         "(IQR, n = rounds) in brackets. Memory: peak growth during one call beyond its inputs "
         "(CPU: the peak of the bytes ATen's allocator holds, from the torch profiler's allocation events; "
         "CUDA: max_memory_allocated after a reset). Ratios below 1 favour fused. "
@@ -303,7 +324,7 @@ def main(argv):
     for device, op, pass_ in sorted(tables):
         lines += op_table(device, op, pass_, tables[device, op, pass_], op_cases) + [""]
     lines += ["## How close to the machine", ""] + roofline_table(results)
-    lines += ["## The layer", ""] + layer_table(results)
+    lines += ["## The layer", ""] + layer_table(results) + paired_ratio_lines(results)
     lines += ["## Model training step", ""] + model_table(results)
     lines += ["![time and memory against map size](chart.png)", ""]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
