@@ -50,7 +50,9 @@ class CosamLayer(nn.Module):
 
     The parameter names are the authors' (`dim_reduction`,
     `spatial_mask_summary`, `channelwise_attention`), so their state_dicts load
-    as they are.
+    as they are. Where the input needs a gradient, outside autocast, the fused
+    layer applies dim_reduction's conv itself (same weights, see `_reduce`):
+    forward hooks on dim_reduction and its conv do not fire then.
     """
 
     def __init__(
