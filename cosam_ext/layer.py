@@ -224,7 +224,6 @@ class _ForkedConv1x1(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
         return x.view_as(x), torch.nn.functional.conv2d(x, weight, bias)
 
     @staticmethod
@@ -232,7 +231,7 @@ class _ForkedConv1x1(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
             grad_conv, x, weight, [weight.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
-            [False, ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]],
+            [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]],  # False for a None bias
         )
         frames, channels = x.shape[:2]
         # A copy only where the incoming gradient is not plain contiguous x.dtype.
