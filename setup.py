@@ -120,6 +120,10 @@ BUILD_INFO = {
 }
 
 
+# What cosam_reid imports beyond torch and numpy: `pip install cosam_ext[reid]`.
+REID_REQUIREMENTS = ["scipy", "pillow", "tqdm", "pyyaml", "matplotlib"]
+
+
 def extension():
     # ATen's parallel_for is header-inlined OpenMP in the torch wheels: without
     # -fopenmp the CPU kernels would silently run on one thread.
@@ -168,7 +172,8 @@ setup(
     version=BUILD_INFO["version"],
     description="COSAM co-segmentation attention for video re-ID: fused C++/CUDA ops",
     # cosam_ext (the op library) and cosam_reid (the pure-Python video re-ID
-    # stack under python/) install together.
+    # stack under python/) install together; cosam_reid's own dependencies
+    # come with the "reid" extra, so the layer alone needs torch and numpy.
     packages=find_packages(include=["cosam_ext", "cosam_ext.*"]) + find_packages("python"),
     package_dir={"cosam_reid": "python/cosam_reid"},
     package_data={"cosam_reid": ["configs/*.yaml", "configs/recipes/*.md", "configs/recipes/*/*.yaml"]},
@@ -179,5 +184,6 @@ setup(
     python_requires=">=3.10",
     # The library loads only into the torch minor version it was built
     # against: pin it, so that pip keeps (or fetches) that one.
-    install_requires=[f"torch=={build.major_minor(torch.__version__)}.*", "numpy", "pillow", "scipy", "tqdm", "pyyaml"],
+    install_requires=[f"torch=={build.major_minor(torch.__version__)}.*", "numpy"],
+    extras_require={"reid": REID_REQUIREMENTS},
 )

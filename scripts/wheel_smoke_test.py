@@ -1,8 +1,15 @@
 """Smoke test of an installed cosam_ext wheel (scripts/wheel_smoke_test.sh
-runs it in a fresh virtual environment, from an empty directory).
+runs it in a fresh virtual environment, from an empty directory), in one of
+two stages:
 
-    python wheel_smoke_test.py cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl
+    python wheel_smoke_test.py layer cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl
+    python wheel_smoke_test.py reid cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl
+
+layer: after `pip install cosam_ext` alone, the re-ID stack's dependencies
+are absent and the ops, the layer and `python -m cosam_ext.info` work.
+reid: after `pip install cosam_ext[reid]`, the cosam-reid command works.
 """
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +19,9 @@ import torch
 
 import cosam_ext
 from cosam_ext import CosamLayer, ops, reference
+
+# The import names of the "reid" extra's distributions (scipy, pillow, tqdm, pyyaml, matplotlib).
+REID_MODULES = ("scipy", "PIL", "tqdm", "yaml", "matplotlib")
 
 
 def check_installed_from_wheel(wheel_name):
@@ -50,18 +60,31 @@ def check_layer():
     torch.testing.assert_close(param_grads, expected_param_grads)
 
 
-def check_commands():
+def check_reid_dependencies_absent():
+    present = [name for name in REID_MODULES if importlib.util.find_spec(name) is not None]
+    assert not present, f"`pip install cosam_ext` installed {present}, which only the reid extra should bring"
+
+
+def check_info():
     info = subprocess.run([sys.executable, "-m", "cosam_ext.info"], capture_output=True, text=True, check=True)
     print(info.stdout)
     assert f"torch          {torch.__version__}" in info.stdout, info.stdout
+
+
+def check_cli():
     cli = os.path.join(os.path.dirname(sys.executable), "cosam-reid")
     usage = subprocess.run([cli, "--help"], capture_output=True, text=True, check=True).stdout
     assert "demo" in usage, usage
 
 
+STAGES = {
+    "layer": (check_reid_dependencies_absent, check_ops, check_layer, check_info),
+    "reid": (check_cli,),
+}
+
 if __name__ == "__main__":
-    check_installed_from_wheel(sys.argv[1])
-    check_ops()
-    check_layer()
-    check_commands()
-    print(f"wheel_smoke_test: ok ({sys.argv[1]} in {sys.prefix}, torch {torch.__version__})")
+    stage, wheel = sys.argv[1:]
+    check_installed_from_wheel(wheel)
+    for check in STAGES[stage]:
+        check()
+    print(f"wheel_smoke_test: {stage} ok ({wheel} in {sys.prefix}, torch {torch.__version__})")

@@ -1,7 +1,9 @@
 """What a build is for: the version label, the check against the running
-torch before the library loads, its messages, python -m cosam_ext.info, and
-setup.py's use of them."""
+torch before the library loads, its messages, python -m cosam_ext.info,
+setup.py's use of them, and what the wheel requires."""
+import email
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,12 +147,52 @@ def test_setup_names_the_version_after_the_build():
     assert result.stdout.splitlines()[-1] == f"{_build.VERSION}+{_build.build_tag(torch.__version__, None)}"
 
 
-def test_setup_refuses_a_source_file_in_no_set(tmp_path):
+def copy_setup_files(root):
+    """The files setup.py reads to describe the build (not to compile it)."""
     for path in ("setup.py", "cosam_ext/_build.py", "csrc/sources.txt", "csrc/ops.cpp"):
-        os.makedirs(tmp_path / os.path.dirname(path), exist_ok=True)
-        shutil.copy(os.path.join(ROOT, path), tmp_path / path)
+        os.makedirs(root / os.path.dirname(path), exist_ok=True)
+        shutil.copy(os.path.join(ROOT, path), root / path)
+
+
+def test_setup_refuses_a_source_file_in_no_set(tmp_path):
+    copy_setup_files(tmp_path)
     (tmp_path / "csrc" / "extra").mkdir()
     (tmp_path / "csrc" / "extra" / "stray.cu").write_text("")
     result = run_setup(tmp_path, "--version", FORCE_ONLY_CPU="1")
     assert result.returncode != 0
     assert "csrc/extra/stray.cu: in no set of csrc/sources.txt, so in no build" in result.stderr
+
+
+REID_REQUIREMENTS = {"scipy", "pillow", "tqdm", "pyyaml", "matplotlib"}
+
+
+def wheel_requirements(root):
+    """{marker or None: {requirement}} from the Requires-Dist lines of the
+    METADATA that pip puts into the wheel (setup.py dist_info writes it
+    without compiling anything)."""
+    output = root / "metadata"
+    output.mkdir()
+    result = run_setup(root, "-q", "dist_info", "--output-dir", str(output), FORCE_ONLY_CPU="1")
+    assert result.returncode == 0, result.stderr
+    (metadata,) = output.glob("*.dist-info/METADATA")
+    requirements = {}
+    for line in email.message_from_string(metadata.read_text()).get_all("Requires-Dist"):
+        requirement, _, marker = line.partition(";")
+        requirements.setdefault(marker.strip() or None, set()).add(requirement.strip())
+    return requirements
+
+
+def test_wheel_requires_only_torch_and_numpy_and_the_reid_stack_comes_with_an_extra(tmp_path):
+    copy_setup_files(tmp_path)
+    assert wheel_requirements(tmp_path) == {
+        None: {f"torch=={_build.major_minor(torch.__version__)}.*", "numpy"},
+        'extra == "reid"': REID_REQUIREMENTS,
+    }
+
+
+def test_requirements_txt_installs_the_reid_extra_too():
+    # make demo and make test install requirements.txt, then the package
+    # without its dependencies: the re-ID stack's must be in that file.
+    with open(os.path.join(ROOT, "requirements.txt")) as file:
+        listed = {re.match(r"[\w.-]*", line.strip()).group().lower() for line in file}
+    assert REID_REQUIREMENTS <= listed
