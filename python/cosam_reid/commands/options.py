@@ -1,0 +1,58 @@
+"""Options shared by several commands, each defined once here."""
+import argparse
+
+from ..evaluation.results import AP_FORMS, DISTANCES, GALLERY_MODES, Protocol
+
+
+def add_overrides(parser, config_name):
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help=f"dotted config keys over {config_name}, YAML values: train.epochs=10")
+
+
+def add_config(parser):
+    parser.add_argument("--config", metavar="YAML",
+                        help="config file over the packaged defaults (cosam_reid/configs/default.yaml), "
+                             "such as a recipe of cosam_reid/configs/recipes/")
+
+
+def add_root(parser, default="data"):
+    """--root; default None leaves the option out of args when not given."""
+    parser.add_argument("--root", default=_default(default),
+                        help="folder holding the datasets" + _shown(default))
+
+
+def add_dataset(parser, default="synthetic"):
+    """--dataset; default None leaves the option out of args when not given."""
+    parser.add_argument("--dataset", default=_default(default),
+                        help="dataset name: mars, dukemtmc-videoreid, ilids-vid, prid2011, synthetic"
+                             + _shown(default))
+
+
+def add_protocol(parser, defaults=Protocol(), average_precision=True):
+    """--gallery-mode, --distance and (with average_precision) --ap, whose
+    values Protocol.from_options(args) reads; defaults None leaves each out
+    of args when not given."""
+    parser.add_argument("--gallery-mode", choices=sorted(GALLERY_MODES),
+                        default=_default(defaults and defaults.gallery_mode),
+                        help="torchreid: non-query test tracklets; official: the query set added (MARS)"
+                             + _shown(defaults and defaults.gallery_mode))
+    parser.add_argument("--distance", choices=sorted(DISTANCES), default=_default(defaults and defaults.distance),
+                        help="squared Euclidean or cosine" + _shown(defaults and defaults.distance))
+    if average_precision:
+        parser.add_argument("--ap", dest="average_precision", choices=sorted(AP_FORMS),
+                            default=_default(defaults and defaults.average_precision),
+                            help="average-precision form" + _shown(defaults and defaults.average_precision))
+
+
+def add_workers(parser, default=0):
+    """--workers; default None leaves the option out of args when not given."""
+    parser.add_argument("--workers", type=int, default=_default(default),
+                        help="frame-loading processes" + _shown(default))
+
+
+def _default(value):
+    return argparse.SUPPRESS if value is None else value
+
+
+def _shown(value):
+    return "" if value is None else f" (default: {value})"
