@@ -7,11 +7,13 @@ memory; the tests use it as the ground truth and the benchmarks as baseline.
 import torch
 import torch.nn.functional as F
 
-from .ops import DEFAULT_EPS
-
 __all__ = [
-    "other_frames", "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "channel_attention", "cosam",
+    "DEFAULT_EPS", "other_frames", "normalise", "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention",
+    "channel_attention", "cosam",
 ]
+
+#: The authors' epsilon, added to the standard deviation (not the variance).
+DEFAULT_EPS = 1e-4
 
 
 def other_frames(num_frames):
@@ -19,7 +21,8 @@ def other_frames(num_frames):
     return [[m for m in range(num_frames) if m != n] for n in range(num_frames)]
 
 
-def _normalise(t, dim, eps):
+def normalise(t, dim, eps):
+    """(t - mean) / (unbiased std + eps) along dim: the NCC normalisation."""
     t = t - t.mean(dim=dim, keepdim=True)
     return t / (t.std(dim=dim, keepdim=True) + eps)
 
@@ -32,7 +35,7 @@ def ncc_cost_volume(x, num_frames, eps=DEFAULT_EPS):
     others = others.reshape(total, num_frames - 1, channels, height, width)
     others = others.permute(0, 2, 1, 3, 4).reshape(total, channels, -1)
     own = x.reshape(total, channels, -1).permute(0, 2, 1)  # (B*N, P, D)
-    correlation = torch.bmm(_normalise(own, 2, eps), _normalise(others, 1, eps)) / channels
+    correlation = torch.bmm(normalise(own, 2, eps), normalise(others, 1, eps)) / channels
     return correlation.permute(0, 2, 1).reshape(total, -1, height, width)
 
 

@@ -1,5 +1,5 @@
 // Schemas of the cosam operator library. Kernels live in csrc/<backend>/,
-// autograd and fake (meta) kernels in cosam_ext/ops.py.
+// autograd and fake (meta) kernels in the cosam_ext/ops/ package.
 #include <torch/library.h>
 
 TORCH_LIBRARY(cosam, m) {
