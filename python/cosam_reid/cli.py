@@ -1,28 +1,14 @@
-"""The `cosam-reid` command. Subcommands are modules with HELP,
-add_arguments(parser) and run(args), listed in SUBCOMMANDS; a new one is a
-new entry there."""
+"""The `cosam-reid` command: a dispatcher over the subcommands of
+cosam_reid.commands."""
 import argparse
-import importlib
 import sys
 
-#: subcommand -> module implementing it.
-SUBCOMMANDS = {
-    "train": "cosam_reid.engine.train_command",
-    "synth": "cosam_reid.data.synthetic",
-    "evaluate": "cosam_reid.engine.evaluate_command",
-    "demo": "cosam_reid.demo",
-    "visualize": "cosam_reid.visualize.command",
-}
+from .commands import add_commands
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="cosam-reid", description="Video person re-ID with COSAM.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
-        subparser = commands.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(subparser)
-        subparser.set_defaults(run=module.run)
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     return parser
 
 

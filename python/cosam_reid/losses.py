@@ -34,7 +34,7 @@ class BatchHardTripletLoss(nn.Module):
         self.margin = margin
 
     def forward(self, features, targets):
-        distances = pairwise_distances(features.float())
+        distances = batch_euclidean_distances(features.float())
         same = targets[:, None] == targets[None, :]
         if not (same.sum(dim=1) > 1).all() or same.all():
             raise ValueError(
@@ -46,7 +46,7 @@ class BatchHardTripletLoss(nn.Module):
         return F.relu(hardest_positive - hardest_negative + self.margin).mean()
 
 
-def pairwise_distances(features):
+def batch_euclidean_distances(features):
     """Euclidean distances between the rows; clamped before the root so that the
     gradient of a zero distance (an anchor and itself) stays finite."""
     squared = features.pow(2).sum(dim=1)

@@ -3,7 +3,9 @@ dataset and configs."""
 import numpy as np
 import torch
 
+from cosam_reid.config import load_config
 from cosam_reid.data.tracklets import Tracklet
+from cosam_reid.engine.checkpoint import spec_payload
 from cosam_reid.models import build_model
 
 TINY_INPUT_SIZE = (64, 32)
@@ -18,6 +20,12 @@ def tiny_model(backbone="resnet18", num_classes=7, **options):
     """A model for 64x32 frames, 4 per clip; options are ModelSpec fields."""
     options.setdefault("input_size", TINY_INPUT_SIZE)
     return build_model(backbone, num_classes=num_classes, num_frames=TINY_FRAMES, **options)
+
+
+def save_model(model, path):
+    """A checkpoint of model's spec and weights, as model_from_checkpoint reads it."""
+    torch.save({"model_spec": spec_payload(model.spec), "model": model.state_dict()}, path)
+    return path
 
 
 def random_clips(batch=2, frames=TINY_FRAMES, size=TINY_INPUT_SIZE):
@@ -50,8 +58,6 @@ def tiny_tracklets(num_identities=6, tracklets_per_identity=2, frames=(3, 6), se
 def tiny_config(output_dir, *overrides):
     """A resolved config for a seconds-long CPU run: ResNet18 with COSAM_4,5 on
     64x32 frames, N=4, 3 identities x 2 clips per batch."""
-    from cosam_reid.config import load_config
-
     return load_config(
         None,
         [

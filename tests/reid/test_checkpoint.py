@@ -8,14 +8,9 @@ from cosam_reid.engine.checkpoint import (
     load_model_weights,
     model_from_checkpoint,
     read_checkpoint,
-    spec_payload,
 )
 from cosam_reid.models import build_model
-from reid_testing import random_clips, tiny_model
-
-
-def save_model(model, path):
-    torch.save({"model_spec": spec_payload(model.spec), "model": model.state_dict()}, path)
+from reid_testing import random_clips, save_model, tiny_model
 
 
 def tiny(backbone="resnet18", **options):

@@ -1,65 +1,82 @@
+"""The typed config: defaults, files and overrides, refused keys, and every
+key reaching what it configures."""
 import glob
+import json
 import os
-import subprocess
-import sys
-import types
+import re
 
 import pytest
+import torch
 import yaml
 
 from cosam_reid import cli
-from cosam_reid.config import DEFAULT_CONFIG, ConfigError, default_config, load_config
+from cosam_reid.config import DEFAULT_CONFIG, Config, ConfigError, config_keys, default_config, load_config
+from cosam_reid.data.clips import ClipDataset
 from cosam_reid.data.tracklets import VideoReIDDataset
-from cosam_reid.engine.train_command import build_training_model
-from reid_testing import random_clips, tiny_tracklets
+from cosam_reid.data.transforms import EvalTransform
+from cosam_reid.engine import DistributedContext, Trainer, training
+from cosam_reid.engine.trainer import uses_mixed_precision
+from cosam_reid.evaluation import evaluate_checkpoint, pipeline
+from cosam_reid.models import model_from_config
+from dataset_fixtures import make_duke, make_ilids, make_mars
+from reid_testing import random_clips, save_model, tiny_config, tiny_model, tiny_tracklets
 
 
 def test_defaults_are_the_papers_setting():
     config = default_config()
-    assert config["model"]["backbone"] == "resnet50"
-    assert config["model"]["cosam_blocks"] == [4, 5]
-    assert config["model"]["last_stride"] == 1 and config["model"]["bn_neck"] is False
-    assert config["data"]["num_frames"] == 4 and config["data"]["input_size"] == [256, 128]
-    assert (config["data"]["identities_per_batch"], config["data"]["instances_per_identity"]) == (8, 4)
-    assert config["loss"]["label_smoothing"] == 0.1 and config["loss"]["triplet_margin"] == 0.3
-    assert config["train"]["lr"] == 3e-4 and config["train"]["weight_decay"] == 5e-4
+    assert isinstance(config, Config)
+    assert config.model.backbone == "resnet50" and config.model.cosam_blocks == [4, 5]
+    assert config.model.last_stride == 1 and config.model.bn_neck is False
+    assert config.data.num_frames == 4 and config.data.input_size == [256, 128]
+    assert (config.data.identities_per_batch, config.data.instances_per_identity) == (8, 4)
+    assert config.loss.label_smoothing == 0.1 and config.loss.triplet_margin == 0.3
+    assert config.train.lr == 3e-4 and config.train.weight_decay == 5e-4
+
+
+def test_the_defaults_file_documents_every_key():
+    lines = open(DEFAULT_CONFIG).read().splitlines()
+    keyed = [line for line in lines if re.match(r"^  \w+:", line)]
+    assert len(keyed) == len(config_keys())
+    undocumented = [line for line in keyed if "#" not in line and not line.strip().startswith("epochs:")]
+    assert undocumented == []
 
 
 def test_file_then_overrides(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("model:\n  backbone: se_resnet50\n  cosam_blocks: [2, 3, 4, 5]\ntrain:\n  epochs: 30\n")
     config = load_config(path, ["train.epochs=5", "train.lr=1e-3", "data.input_size=[128, 64]", "train.lr_gamma=1"])
-    assert config["model"]["backbone"] == "se_resnet50"
-    assert config["model"]["cosam_blocks"] == [2, 3, 4, 5]
-    assert config["train"]["epochs"] == 5
-    assert config["train"]["lr"] == 1e-3
-    assert config["train"]["lr_gamma"] == 1.0 and isinstance(config["train"]["lr_gamma"], float)
-    assert config["data"]["input_size"] == [128, 64]
-    assert config["model"]["last_stride"] == 1
+    assert config.model.backbone == "se_resnet50" and config.model.cosam_blocks == [2, 3, 4, 5]
+    assert config.train.epochs == 5 and config.train.lr == 1e-3
+    assert config.train.lr_gamma == 1.0 and isinstance(config.train.lr_gamma, float)
+    assert config.data.input_size == [128, 64] and config.model.last_stride == 1
 
 
-def test_free_form_and_optional_settings(tmp_path):
+def test_options_merge_and_optional_settings_take_a_value(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("data:\n  dataset_options:\n    num_identities: 16\n    image_size: [64, 32]\n")
     config = load_config(path, [
         "data.dataset_options.split_id=3", "data.dataset_options={verbose: false, seed: 2}",
-        "model.pretrained=/weights/r50.pth",
+        "model.pretrained=/weights/r50.pth", "evaluation.frames=8",
     ])
-    assert config["data"]["dataset_options"] == {
+    assert config.data.dataset_options == {
         "num_identities": 16, "image_size": [64, 32], "split_id": 3, "verbose": False, "seed": 2
     }
-    assert config["model"]["pretrained"] == "/weights/r50.pth"
+    assert config.model.pretrained == "/weights/r50.pth" and config.evaluation.frames == 8
 
 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["train.epoch=5"], r"unknown config key 'train.epoch'; valid keys here: train.epochs"),
-        (["optim.lr=1"], r"unknown config key 'optim'"),
+        (["train.epoch=5"], r"unknown config key 'train.epoch'; did you mean 'train.epochs'\? valid keys here: "),
+        (["evaluation.gallery=official"], r"did you mean 'evaluation.gallery_mode'\?"),
+        (["optim.lr=1"], r"unknown config key 'optim'; valid keys here: model, data, loss, train, evaluation"),
         (["model.backbone.depth=50"], r"'model.backbone' must be a str"),
         (["train=5"], r"'train' is a section"),
-        (["train.epochs=ten"], r"'train.epochs' must be a int .*'ten'"),
+        (["train.epochs=ten"], r"'train.epochs' must be a int, got 'ten'"),
         (["train.amp=1"], r"'train.amp' must be a bool"),
+        (["model.cosam_blocks=[4, five]"], r"'model.cosam_blocks\[1\]' must be a int"),
+        (["model.cosam_blocks=4"], r"'model.cosam_blocks' must be a list of int"),
+        (["data.dataset_options=3"], r"'data.dataset_options' must be a mapping of options"),
         (["train.epochs"], r"is not KEY=VALUE"),
     ],
 )
@@ -68,10 +85,11 @@ def test_bad_overrides_name_the_key(overrides, message):
         load_config(None, overrides)
 
 
-def test_unknown_key_in_a_file_names_the_file(tmp_path):
+def test_unknown_key_in_a_file_names_the_file_and_the_nearest_key(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("model:\n  cosam_block: [4]\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'model.cosam_block'"):
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'model.cosam_block'; "
+                                          r"did you mean 'model.cosam_blocks'\?"):
         load_config(path)
 
 
@@ -87,8 +105,7 @@ def test_cli_train_prints_and_saves_the_resolved_config(tmp_path, capsys, monkey
         requests.append((name, root, options))
         return VideoReIDDataset("tiny", tiny_tracklets(num_identities=3, tracklets_per_identity=2), [], [])
 
-    # The dataset loaders are another module's; the command only names one.
-    monkeypatch.setitem(sys.modules, "cosam_reid.datasets", types.SimpleNamespace(build_dataset=build_dataset))
+    monkeypatch.setattr(training, "build_dataset", build_dataset)
     path = tmp_path / "run.yaml"
     path.write_text("model:\n  backbone: resnet18\n  cosam_blocks: [5]\ndata:\n  dataset: tiny\n")
     output_dir = tmp_path / "run"
@@ -105,22 +122,12 @@ def test_cli_train_prints_and_saves_the_resolved_config(tmp_path, capsys, monkey
     assert (output_dir / "checkpoint.pt").exists() and (output_dir / "metrics.csv").exists()
 
 
-def test_console_script_lists_train():
-    result = subprocess.run([sys.executable, "-m", "cosam_reid.cli", "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "train" in result.stdout
-
-
 RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(DEFAULT_CONFIG), "recipes", "*", "*.yaml")))
-
-
-def test_there_is_a_recipe_for_every_run_of_the_five_tables():
-    tables = {os.path.basename(os.path.dirname(path)).split("_")[0] for path in RECIPES}
-    assert tables == {"table1", "table2", "table3", "table4", "table5"} and len(RECIPES) == 52
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: os.path.relpath(path, os.path.dirname(DEFAULT_CONFIG)))
 def test_every_recipe_loads_through_the_config_loader(path):
-    config = load_config(path)
+    config = load_config(path).to_dict()
     recipe = yaml.safe_load(open(path))
     for section, settings in recipe.items():
         for key, value in settings.items():
@@ -135,7 +142,7 @@ def test_recipes_build_their_model(recipe, attention, cosam_blocks):
     path = os.path.join(os.path.dirname(DEFAULT_CONFIG), "recipes", recipe)
     # The recipe's architecture at a tiny input, so that it builds and runs in a moment.
     config = load_config(path, ["data.input_size=[64, 32]"])
-    model = build_training_model(config, num_classes=5).eval()
+    model = model_from_config(config, num_classes=5).eval()
     assert list(model.cosam) == cosam_blocks
     assert {layer.attention for layer in model.cosam.values()} == {attention}
     assert model(random_clips()).shape == (2, model.feature_dim)
@@ -144,4 +151,204 @@ def test_recipes_build_their_model(recipe, attention, cosam_blocks):
 def test_an_unknown_attention_is_refused():
     config = load_config(None, ["model.attention=temporal", "model.backbone=resnet18", "data.input_size=[64, 32]"])
     with pytest.raises(ValueError, match="attention must be one of"):
-        build_training_model(config, num_classes=5)
+        model_from_config(config, num_classes=5)
+
+
+# Every key reaches what it configures: for each key, a value other than its
+# default, what a probe finds in the object the key configures when the key
+# is honoured, and the probe. Code that dropped the key would leave the
+# default's effect, and the probe would find that instead.
+
+def built_model(config):
+    return model_from_config(config, num_classes=3)
+
+
+def last_map_size(config):
+    backbone = built_model(config).backbone.eval()
+    maps = backbone.stem(torch.randn(1, 3, *config.data.input_size))
+    for stage in backbone.stages:
+        maps = stage(maps)
+    return tuple(maps.shape[2:])
+
+
+def weights_report(config):
+    """The first line of the load report when model.pretrained, a file name
+    in the output folder, holds torchvision-keyed ResNet18 weights."""
+    if config.model.pretrained:
+        source = model_from_config(tiny_config(config.train.output_dir), num_classes=3)
+        os.makedirs(config.train.output_dir, exist_ok=True)
+        config.model.pretrained = os.path.join(config.train.output_dir, config.model.pretrained)
+        torch.save(source.backbone.state_dict(), config.model.pretrained)
+    lines = []
+    model_from_config(config, num_classes=3, log=lines.append)
+    return lines[0].splitlines()[0] if lines else ""
+
+
+def trainer(config):
+    """The Trainer train(config) builds (no epochs run) on a tiny in-memory set."""
+    config.train.epochs = 0
+    return training.train(config, VideoReIDDataset("tiny", tiny_tracklets(num_identities=4), [], []))
+
+
+def trainer_epochs(config):
+    clips = ClipDataset(tiny_tracklets(num_identities=4), config.data.num_frames, EvalTransform((64, 32)))
+    return Trainer(built_model(config), clips, config).epochs
+
+
+def requested_dataset(config, monkeypatch):
+    """(name, root, options) that train(config) asks build_dataset for."""
+    requests = []
+
+    def build_dataset(name, root, **options):
+        requests.append((name, root, options))
+        return VideoReIDDataset(name, tiny_tracklets(num_identities=4), [], [])
+
+    monkeypatch.setattr(training, "build_dataset", build_dataset)
+    config.train.epochs = 0
+    training.train(config)
+    return requests[0]
+
+
+def steps_of_a_second_run(config):
+    """Steps a second train(config) runs after a first one finished its one epoch."""
+    config.train.epochs = 1
+    dataset = VideoReIDDataset("tiny", tiny_tracklets(num_identities=3), [], [])
+    training.train(config, dataset)
+    steps = []
+    training.train(config, dataset, hooks=[lambda trainer: steps.append(trainer.progress.global_step)])
+    return steps
+
+
+def deterministic_after_training(config):
+    try:
+        trainer(config)
+        return torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def error_of(build):
+    try:
+        build()
+    except (ValueError, RuntimeError) as error:
+        return str(error)
+    return None
+
+
+def distributed_trainer(config):
+    clips = ClipDataset(tiny_tracklets(num_identities=6), config.data.num_frames, EvalTransform((64, 32)))
+    return Trainer(built_model(config), clips, config, DistributedContext(0, 2))
+
+
+@pytest.fixture(scope="module")
+def evaluation_root(tmp_path_factory):
+    """Fixture trees of MARS, DukeMTMC-VideoReID and iLIDS-VID under one
+    root, and a tiny checkpoint for each iLIDS-VID split."""
+    root = tmp_path_factory.mktemp("datasets")
+    make_mars(root), make_duke(root), make_ilids(root)
+    torch.manual_seed(0)
+    model = tiny_model(cosam_blocks=(5,))
+    for split in range(10):
+        save_model(model, root / f"split_{split}.pt")
+    return root
+
+
+def evaluated(config, root):
+    """The result of the tiny checkpoint(s) under config.evaluation."""
+    checkpoint = root / ("split_{split}.pt" if config.evaluation.average_splits else "split_0.pt")
+    return evaluate_checkpoint(str(checkpoint), config.evaluation, str(root), log=lambda line: None)
+
+
+def clips_per_batch_used(config, root, monkeypatch):
+    requests = []
+    compute = pipeline.compute_test_features
+
+    def recording(*args, **options):
+        requests.append(options["clips_per_batch"])
+        return compute(*args, **options)
+
+    monkeypatch.setattr(pipeline, "compute_test_features", recording)
+    evaluated(config, root)
+    return requests[0]
+
+
+#: key -> (value, what the probe finds when the key is honoured, probe(config, root, monkeypatch),
+#: other overrides the probe needs).
+REACHES = {
+    "model.backbone": ("resnet34", "resnet34", lambda c, r, m: built_model(c).spec.backbone, []),
+    "model.cosam_blocks": ([3], ["block3"], lambda c, r, m: list(built_model(c).cosam), []),
+    "model.attention": ("channel", {"channel"},
+                        lambda c, r, m: {layer.attention for layer in built_model(c).cosam.values()}, []),
+    "model.last_stride": (2, (2, 1), lambda c, r, m: last_map_size(c), []),
+    "model.temporal_pooling": ("attention", "TemporalAttention",
+                               lambda c, r, m: type(built_model(c).temporal_pooling).__name__, []),
+    "model.bn_neck": (True, True, lambda c, r, m: built_model(c).bn_neck is not None, []),
+    "model.pretrained": ("resnet18.pth", True, lambda c, r, m: weights_report(c).startswith("ImageNet weights"), []),
+    "model.pretrained_layout": ("timm", True, lambda c, r, m: "(timm layout)" in weights_report(c),
+                                ["model.pretrained=resnet18.pth"]),
+    "data.dataset": ("prid2011", "prid2011", lambda c, r, m: requested_dataset(c, m)[0], []),
+    "data.root": ("/datasets", "/datasets", lambda c, r, m: requested_dataset(c, m)[1], []),
+    "data.dataset_options": ({"split_id": 4}, {"split_id": 4}, lambda c, r, m: requested_dataset(c, m)[2], []),
+    "data.num_frames": (3, (3, 3), lambda c, r, m: (built_model(c).spec.num_frames, trainer(c).dataset.num_frames),
+                        []),
+    "data.input_size": ([96, 48], (96, 48), lambda c, r, m: built_model(c).spec.input_size, []),
+    "data.sampling": ("random", "random", lambda c, r, m: trainer(c).dataset.sampling, []),
+    "data.identities_per_batch": (2, 2, lambda c, r, m: trainer(c).sampler.identities_per_batch, []),
+    "data.instances_per_identity": (3, 3, lambda c, r, m: trainer(c).sampler.instances_per_identity, []),
+    "data.num_workers": (1, 1, lambda c, r, m: trainer(c).num_workers, []),
+    "loss.label_smoothing": (0.2, 0.2, lambda c, r, m: trainer(c).criterion.cross_entropy.epsilon, []),
+    "loss.triplet_margin": (0.5, 0.5, lambda c, r, m: trainer(c).criterion.triplet.margin, []),
+    "loss.ce_weight": (0.5, 0.5, lambda c, r, m: trainer(c).criterion.ce_weight, []),
+    "loss.triplet_weight": (2.0, 2.0, lambda c, r, m: trainer(c).criterion.triplet_weight, []),
+    "train.epochs": (3, 3, lambda c, r, m: trainer_epochs(c), []),
+    "train.lr": (0.01, 0.01, lambda c, r, m: trainer(c).optimizer.param_groups[0]["lr"], []),
+    "train.weight_decay": (0.01, 0.01, lambda c, r, m: trainer(c).optimizer.param_groups[0]["weight_decay"], []),
+    "train.lr_step_size": (7, 7, lambda c, r, m: trainer(c).scheduler.step_size, []),
+    "train.lr_gamma": (0.5, 0.5, lambda c, r, m: trainer(c).scheduler.gamma, []),
+    # On this CPU-only machine: what a CUDA run would do.
+    "train.amp": (False, False, lambda c, r, m: uses_mixed_precision(c.train, torch.device("cuda")), []),
+    "train.device": ("cuda", "device 'cuda' was asked for, but torch sees no CUDA device",
+                     lambda c, r, m: error_of(lambda: trainer(c)), []),
+    "train.seed": (5, 5, lambda c, r, m: trainer(c).sampler.seed, []),
+    "train.deterministic": (True, True, lambda c, r, m: deterministic_after_training(c), []),
+    "train.freeze_bn": (True, True, lambda c, r, m: trainer(c).freeze_bn, []),
+    "train.sync_bn": (True, "train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU implementation)",
+                      lambda c, r, m: error_of(lambda: distributed_trainer(c)), []),
+    "train.checkpoint_every": (5, 5, lambda c, r, m: trainer(c).checkpoint_every, []),
+    "train.resume": (False, [1], lambda c, r, m: steps_of_a_second_run(c), []),
+    "train.output_dir": ("elsewhere", "elsewhere", lambda c, r, m: os.path.basename(trainer(c).output_dir), []),
+    "evaluation.dataset": ("dukemtmc-videoreid", "DukeMTMC-VideoReID",
+                           lambda c, r, m: evaluated(c, r).protocol.dataset, []),
+    "evaluation.dataset_options": ({"split_id": 3}, "iLIDS-VID (split 3 of 10)",
+                                   lambda c, r, m: evaluated(c, r).protocol.dataset, ["evaluation.dataset=ilids-vid"]),
+    "evaluation.average_splits": (True, 10, lambda c, r, m: evaluated(c, r).num_splits, ["evaluation.dataset=ilids-vid"]),
+    "evaluation.gallery_mode": ("official", "official", lambda c, r, m: evaluated(c, r).protocol.gallery_mode, []),
+    "evaluation.distance": ("cosine", "cosine", lambda c, r, m: evaluated(c, r).protocol.distance, []),
+    "evaluation.average_precision": ("trapezoid", "trapezoid",
+                                     lambda c, r, m: evaluated(c, r).protocol.average_precision, []),
+    "evaluation.ranks": ([1, 3], [1, 3], lambda c, r, m: list(evaluated(c, r).cmc), []),
+    "evaluation.sampling": ("evenly", "evenly: 3 evenly spaced frames in 4-frame clips, clip features averaged",
+                            lambda c, r, m: evaluated(c, r).protocol.sampling, ["evaluation.frames=3"]),
+    "evaluation.frames": (5, "evenly: 5 evenly spaced frames in 4-frame clips, clip features averaged",
+                          lambda c, r, m: evaluated(c, r).protocol.sampling,
+                          ["evaluation.sampling=evenly", "evaluation.frames=3"]),
+    "evaluation.clips_per_batch": (2, 2, lambda c, r, m: clips_per_batch_used(c, r, m), []),
+}
+
+
+def test_every_key_has_a_reach_test():
+    assert sorted(REACHES) == sorted(config_keys())
+
+
+@pytest.mark.parametrize("key", sorted(REACHES))
+def test_each_key_reaches_what_it_configures(key, tmp_path, evaluation_root, monkeypatch):
+    value, honoured, probe, needed = REACHES[key]
+    section, name = key.split(".")
+    defaults = tiny_config(tmp_path, *needed)
+    assert getattr(getattr(defaults, section), name) != value, f"{key}: the test value is the default"
+    override = f"{key}={json.dumps(value)}"
+    if key == "train.output_dir":
+        override = f"{key}={tmp_path / value}"
+    config = tiny_config(tmp_path, *needed, override)
+    assert probe(config, evaluation_root, monkeypatch) == honoured
+    assert probe(tiny_config(tmp_path / "default", *needed), evaluation_root, monkeypatch) != honoured

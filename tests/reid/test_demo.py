@@ -6,8 +6,8 @@ import torch
 from cosam_reid import cli
 from cosam_reid.config import load_config
 from cosam_reid.data.tracklets import VideoReIDDataset
-from cosam_reid.demo import DEMO_CONFIG, initial_model
-from cosam_reid.engine.train_command import train
+from cosam_reid.demo import DEMO_CONFIG
+from cosam_reid.engine import initial_model, train
 from reid_testing import tiny_tracklets
 
 # 8 identities (4 train, 4 test) of 3-5 frames of 32x16; batches of all 4
@@ -55,7 +55,7 @@ def test_demo_leaves_a_foreign_dataset_folder_and_refuses_another_test_set(tmp_p
 def test_the_untrained_model_is_the_one_training_starts_from(tmp_path):
     dataset = VideoReIDDataset("tiny", tiny_tracklets(num_identities=4), [], [])
     config = load_config(DEMO_CONFIG, [*TINY_DEMO[1:], "train.epochs=0", f"train.output_dir={tmp_path}"])
-    untrained = initial_model(config, dataset).state_dict()
+    untrained = initial_model(config, dataset.num_train_pids).state_dict()
     torch.manual_seed(12345)  # train() must reseed
     started_from = train(config, dataset=dataset).model.state_dict()
     assert untrained.keys() == started_from.keys()

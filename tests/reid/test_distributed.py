@@ -24,8 +24,7 @@ import torch.multiprocessing as mp
 from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.engine.checkpoint import read_checkpoint
 from cosam_reid.engine.metrics import read_metrics
-from cosam_reid.engine.train_command import build_training_model, train
-from cosam_reid.engine.trainer import seed_everything
+from cosam_reid.engine import initial_model, train
 from reid_testing import tiny_config, tiny_tracklets
 
 WORLD_SIZE = 2
@@ -61,8 +60,7 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
 
     distributed = read_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert distributed["progress"]["global_step"] == single.progress.global_step == 4
-    seed_everything(1)
-    initial = build_training_model(single_config, num_classes=8).state_dict()
+    initial = initial_model(single_config, num_classes=8).state_dict()
     for name, parameter in single.model.named_parameters():
         update = parameter.detach() - initial[name]
         difference = distributed["model"][name] - parameter.detach()

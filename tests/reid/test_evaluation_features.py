@@ -1,15 +1,11 @@
 """Dense and evenly test sampling, chunked feature extraction, and the
-model-on-dataset pipeline with its CLI entry point."""
-import argparse
-
+model-on-dataset pipeline."""
 import numpy as np
 import pytest
 import torch
 
 from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset
 from cosam_reid.evaluation import EvaluationFeatures, Protocol, clip_indices, evaluate_model, extract_features
-from cosam_reid.evaluation import cli
-from dataset_fixtures import make_ilids
 
 
 def test_dense_clips_cover_every_frame_and_cycle_the_last():
@@ -128,59 +124,3 @@ def test_evaluate_model_on_a_dataset_prints_the_protocol():
     assert result.mAP == pytest.approx((1 / 2 + 1 + 1) / 3)
     text = str(result)
     assert "dataset: toy" in text and "dense: all frames in consecutive 2-frame clips" in text
-
-
-def test_saved_features_through_the_cli(tmp_path, capsys, monkeypatch):
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    path = str(tmp_path / "features.pt")
-
-    def load_model(args, split_id):
-        assert split_id is None  # synthetic has no splits
-        return mean_level, to_tensor
-
-    dataset = coloured_dataset()
-    args = parser.parse_args(["--dataset", "synthetic", "--clip-length", "2", "--workers", "0", "--save-features", path])
-    monkeypatch.setattr(cli, "build_dataset", lambda name, root, **options: dataset)
-    from_model = cli.run(args, load_model)
-    from_file = cli.run(parser.parse_args(["--features", path, "--gallery-mode", "official", "--ap", "trapezoid"]))
-    saved = EvaluationFeatures.load(path)
-    assert saved.query.shape == (3, 2) and saved.gallery_pids.tolist() == [3, 2, 0, 1]
-    assert from_model.protocol.gallery_mode == "torchreid"
-    assert from_file.protocol.gallery_mode == "official" and from_file.protocol.dataset == "toy"
-    output = capsys.readouterr().out
-    assert output.count("Protocol:") == 2 and "trapezoid" in output
-
-
-def test_cli_without_features_or_model_explains(tmp_path):
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    with pytest.raises(ValueError, match="--features"):
-        cli.run(parser.parse_args(["--root", str(tmp_path)]))
-
-
-def test_cli_averages_all_splits_with_one_model_per_split(tmp_path, capsys):
-    make_ilids(tmp_path)
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    requested = []
-
-    def load_model(args, split_id):
-        requested.append(split_id)
-        return mean_level, to_tensor
-
-    result = cli.run(parser.parse_args(["--dataset", "ilids-vid", "--root", str(tmp_path), "--split-id", "all",
-                                        "--clip-length", "2", "--workers", "0"]), load_model)
-    assert requested == list(range(10))
-    # Every fixture frame has the same grey level: all distances tie, so in
-    # each split the first query's match is first and the second's second.
-    assert result.num_splits == 10 and result.num_queries == 20
-    assert result.mAP == pytest.approx((1 + 1 / 2) / 2) and result.cmc[1] == pytest.approx(1 / 2)
-    assert "mean over 10 splits" in capsys.readouterr().out
-
-
-def test_cli_rejects_a_split_for_a_dataset_without_splits(tmp_path):
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    with pytest.raises(ValueError, match="no train/test splits"):
-        cli.run(parser.parse_args(["--dataset", "mars", "--split-id", "3"]), lambda args, split_id: None)

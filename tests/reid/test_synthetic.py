@@ -1,5 +1,4 @@
 """The synthetic generator writes the MARS layout, and the MARS loader reads it back."""
-import argparse
 import json
 import os
 
@@ -8,9 +7,9 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from cosam_reid.data import synthetic
-from cosam_reid.data.synthetic import SyntheticConfig, ensure_dataset, generate
+from cosam_reid import cli
 from cosam_reid.datasets import build_dataset, load_mars
+from cosam_reid.datasets.synthetic import SyntheticConfig, ensure_dataset, generate
 
 SMALL = dict(num_identities=8, num_cameras=3, cameras_per_identity=(2, 3), tracklets_per_camera=(1, 2),
              tracklet_length=(3, 5), num_distractors=2, num_junk=1, image_size=(32, 16), seed=3)
@@ -107,18 +106,18 @@ def test_foreign_folder_is_never_overwritten(tmp_path):
         ensure_dataset(str(tmp_path), SyntheticConfig(**SMALL))
 
 
-def test_registry_and_cli_entry_point(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    synthetic.add_arguments(parser)
-    args = parser.parse_args(["--root", str(tmp_path), "--identities", "4", "--cameras", "2",
-                              "--tracklet-length", "2", "3", "--size", "32", "16",
-                              "--preview", str(tmp_path / "sheet.png")])
-    dataset = synthetic.run(args)
+def test_the_synth_command_writes_what_the_registry_then_reuses(tmp_path, capsys):
+    assert cli.main(["synth", "--root", str(tmp_path), "--identities", "4", "--cameras", "2",
+                     "--tracklet-length", "2", "3", "--size", "32", "16", "--preview", str(tmp_path / "sheet.png")]) == 0
     assert Image.open(tmp_path / "sheet.png").size[0] > 16
     assert "synthetic (MARS layout)" in capsys.readouterr().out
+    with open(tmp_path / "synthetic" / "synthetic.json") as file:
+        written = json.load(file)
     again = build_dataset("synthetic", str(tmp_path), verbose=False, **{
         "num_identities": 4, "num_cameras": 2, "tracklet_length": (2, 3), "image_size": (32, 16)})
-    assert [t.frames for t in again.query] == [t.frames for t in dataset.query]
+    with open(tmp_path / "synthetic" / "synthetic.json") as file:
+        assert json.load(file) == written  # the same settings: reused, not generated again
+    assert {t.pid for t in again.query} <= {3, 4}
 
 
 @pytest.mark.parametrize("settings", [dict(difficulty=1.5), dict(num_cameras=1), dict(tracklet_length=(0, 3))])

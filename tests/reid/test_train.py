@@ -6,7 +6,8 @@ from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.data.transforms import EvalTransform
 from cosam_reid.engine import DistributedContext, Trainer, model_from_checkpoint, read_checkpoint
 from cosam_reid.engine.metrics import read_metrics
-from cosam_reid.engine.train_command import build_training_model, train
+from cosam_reid.engine import train
+from cosam_reid.models import model_from_config
 from reid_testing import tiny_config, tiny_tracklets
 
 
@@ -76,10 +77,10 @@ def test_killed_mid_epoch_and_resumed_equals_uninterrupted(tmp_path, determinist
 
 
 def test_model_from_config_loads_imagenet_weights(tmp_path, capsys):
-    source = build_training_model(tiny_config(tmp_path), num_classes=4)
+    source = model_from_config(tiny_config(tmp_path), num_classes=4)
     state = dict(source.backbone.state_dict(), **{"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
     torch.save(state, tmp_path / "resnet18.pth")
-    model = build_training_model(tiny_config(tmp_path, f"model.pretrained={tmp_path / 'resnet18.pth'}"), num_classes=4)
+    model = model_from_config(tiny_config(tmp_path, f"model.pretrained={tmp_path / 'resnet18.pth'}"), num_classes=4)
     for name, tensor in source.backbone.state_dict().items():
         assert torch.equal(model.backbone.state_dict()[name], tensor), name
     assert "torchvision layout" in capsys.readouterr().out
@@ -89,4 +90,4 @@ def test_sync_bn_on_the_cpu_is_refused(tmp_path):
     config = tiny_config(tmp_path, "train.sync_bn=true")
     clips = ClipDataset(tiny_tracklets(num_identities=3), 4, EvalTransform((64, 32)))
     with pytest.raises(ValueError, match="train.sync_bn needs CUDA"):
-        Trainer(build_training_model(config, num_classes=3), clips, config, DistributedContext(0, 2))
+        Trainer(model_from_config(config, num_classes=3), clips, config, DistributedContext(0, 2))

@@ -11,7 +11,6 @@ from PIL import Image
 from cosam_reid import cli
 from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset, load_frame
 from cosam_reid.data.transforms import EvalTransform
-from cosam_reid.engine.checkpoint import spec_payload
 from cosam_reid.evaluation import Protocol
 from cosam_reid.evaluation.features import clip_indices
 from cosam_reid.evaluation.pipeline import EvaluationFeatures
@@ -21,7 +20,7 @@ from cosam_reid.visualize.masks import CHANNEL_PANEL_WIDTH, capture_masks, track
 from cosam_reid.visualize.ranks import (MATCH_COLOUR, MISMATCH_COLOUR, dataset_ranks_figure, rank_gallery,
                                        ranks_figure)
 from matplotlib.colors import to_rgba
-from reid_testing import TINY_FRAMES, TINY_INPUT_SIZE, random_clips, tiny_model, tiny_tracklets
+from reid_testing import TINY_FRAMES, TINY_INPUT_SIZE, random_clips, save_model, tiny_model, tiny_tracklets
 
 # 4 identities (2 train, 2 test), 2 cameras, 3-4 frames of 32x16, read back as MARS.
 SYNTH_FLAGS = ["--identities", "4", "--cameras", "2", "--tracklet-length", "3", "4", "--size", "32", "16"]
@@ -223,11 +222,6 @@ def dataset_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     assert cli.main(["synth", "--root", str(root), *SYNTH_FLAGS]) == 0
     return root / "synthetic"
-
-
-def save_model(model, path):
-    torch.save({"model_spec": spec_payload(model.spec), "model": model.state_dict()}, path)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Data: tracklet records, dataset loaders, clip sampling, transforms, samplers."""
+"""Data: tracklet records, clip sampling, transforms, samplers (the dataset
+loaders are in cosam_reid.datasets)."""
 from .tracklets import Tracklet, VideoReIDDataset, load_frame
 
 __all__ = ["Tracklet", "VideoReIDDataset", "load_frame"]

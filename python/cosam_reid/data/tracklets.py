@@ -13,6 +13,9 @@ from PIL import Image
 
 Frame = Union[str, os.PathLike, Image.Image, np.ndarray]
 
+#: The pid of junk tracklets (MARS's 00-1: bad detections), which evaluation ignores.
+JUNK_PID = -1
+
 
 @dataclasses.dataclass(frozen=True)
 class Tracklet:

@@ -18,12 +18,11 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..data.tracklets import Tracklet
+from ..data.tracklets import JUNK_PID, Tracklet
 from .common import (DatasetFormatError, integer_matrix, load_mat_variable, make_dataset,
                      require_dir, require_file, resolve_dataset_dir)
 
 FRAME_NAME = re.compile(r"^(?P<pid>\d{4}|00-1)C(?P<cam>\d)T(?P<tracklet>\d{4})F(?P<frame>\d{3,})\.jpg$")
-JUNK_PID = -1
 TRACKS_EXPECTED = "an (n, 4) integer array of rows [first frame, last frame, pid, camera]"
 
 

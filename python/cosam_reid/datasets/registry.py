@@ -1,11 +1,11 @@
 """Datasets by name: `build_dataset("mars", "/data")`."""
 from typing import Callable, Dict
 
-from ..data.synthetic import load_synthetic
 from .dukemtmc_videoreid import load_dukemtmc_videoreid
 from .ilidsvid import load_ilidsvid
 from .mars import load_mars
 from .prid2011 import load_prid2011
+from .synthetic import load_synthetic
 
 LOADERS: Dict[str, Callable] = {
     "mars": load_mars,

@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, checked against the model they load into."""
 import dataclasses
 import os
+import pickle
 
 import torch
 
@@ -25,10 +26,25 @@ def atomic_save(payload, path):
             os.remove(temporary)
 
 
-def read_checkpoint(path, map_location="cpu"):
+def load_torch_file(path, what, map_location="cpu"):
+    """torch.load with weights_only; a missing file raises FileNotFoundError
+    and a truncated or foreign one a one-line ValueError, each naming what
+    the file was to hold ("checkpoint"; torch's own messages run over many lines)."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
+        raise ValueError(f"cannot load the {what} {path}: {_first_line(error)}") from error
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def read_checkpoint(path, map_location="cpu"):
+    checkpoint = load_torch_file(path, "checkpoint", map_location)
     if not isinstance(checkpoint, dict) or "model_spec" not in checkpoint or "model" not in checkpoint:
         raise ValueError(f"{path} is not a cosam_reid checkpoint (no model_spec/model entries)")
     return checkpoint
@@ -60,7 +76,10 @@ def model_from_checkpoint(path, map_location="cpu"):
     """The VideoReIDModel a checkpoint was saved from, with its weights."""
     checkpoint = read_checkpoint(path, map_location)
     model = VideoReIDModel(ModelSpec(**checkpoint["model_spec"]))
-    model.load_state_dict(checkpoint["model"])
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:  # weights that do not fit the saved spec
+        raise ValueError(f"cannot load the checkpoint {path}: {_first_line(error)}") from error
     return model
 
 

@@ -34,6 +34,12 @@ def seed_everything(seed, deterministic=False):
         torch.backends.cudnn.benchmark = False
 
 
+def uses_mixed_precision(train, device):
+    """Whether a run of train settings (a TrainConfig) on device uses AMP:
+    train.amp asks for it, and it is used on CUDA only."""
+    return train.amp and device.type == "cuda"
+
+
 @dataclasses.dataclass
 class Progress:
     epoch: int = 0
@@ -43,30 +49,30 @@ class Progress:
 
 
 class Trainer:
-    """Trains model on dataset (a ClipDataset) as config (the resolved
-    configuration's data, loss and train sections) says; writes checkpoints and
-    metrics to config["train"]["output_dir"] (rank 0 only).
+    """Trains model on dataset (a ClipDataset) as config (a
+    cosam_reid.config.Config: its data, loss and train sections) says; writes
+    checkpoints and metrics to config.train.output_dir (rank 0 only).
 
     hooks are called as hook(trainer) after every step; an exception from one
     stops the run as a kill would (the tests use that).
     """
 
     def __init__(self, model, dataset, config, context=None, hooks=()):
-        data, train = config["data"], config["train"]
+        data, train, loss = config.data, config.train, config.loss
         self.config = config
         self.context = context or DistributedContext()
         self.device = self.context.device
-        self.output_dir = train["output_dir"]
+        self.output_dir = train.output_dir
         self.checkpoint_path = os.path.join(self.output_dir, CHECKPOINT_NAME)
-        self.epochs = train["epochs"]
-        self.checkpoint_every = train["checkpoint_every"]
-        self.freeze_bn = train["freeze_bn"]
-        self.amp = train["amp"] and self.device.type == "cuda"
+        self.epochs = train.epochs
+        self.checkpoint_every = train.checkpoint_every
+        self.freeze_bn = train.freeze_bn
+        self.amp = uses_mixed_precision(train, self.device)
         self.hooks = list(hooks)
         self.dataset = dataset
-        self.num_workers = data["num_workers"]
+        self.num_workers = data.num_workers
 
-        if train["sync_bn"] and self.context.distributed:
+        if train.sync_bn and self.context.distributed:
             if self.device.type != "cuda":
                 raise ValueError("train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU implementation)")
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -75,21 +81,22 @@ class Trainer:
         if self.context.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.network = DistributedDataParallel(self.model, device_ids=device_ids)
-        self.criterion = ReIDLoss(**config["loss"])
+        self.criterion = ReIDLoss(label_smoothing=loss.label_smoothing, triplet_margin=loss.triplet_margin,
+                                  ce_weight=loss.ce_weight, triplet_weight=loss.triplet_weight)
         self.optimizer = torch.optim.Adam(
             [parameter for parameter in self.model.parameters() if parameter.requires_grad],
-            lr=train["lr"],
-            weight_decay=train["weight_decay"],
+            lr=train.lr,
+            weight_decay=train.weight_decay,
         )
         self.scheduler = torch.optim.lr_scheduler.StepLR(
-            self.optimizer, step_size=train["lr_step_size"], gamma=train["lr_gamma"]
+            self.optimizer, step_size=train.lr_step_size, gamma=train.lr_gamma
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.sampler = PKBatchSampler(
             dataset.pids,
-            data["identities_per_batch"],
-            data["instances_per_identity"],
-            seed=train["seed"],
+            data.identities_per_batch,
+            data.instances_per_identity,
+            seed=train.seed,
             rank=self.context.rank,
             world_size=self.context.world_size,
         )
@@ -178,7 +185,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "progress": dataclasses.asdict(self.progress),
             "torch_rng": torch.get_rng_state(),
-            "config": self.config,
+            "config": self.config.to_dict(),
         }
         if self.device.type == "cuda":
             payload["cuda_rng"] = torch.cuda.get_rng_state(self.device)

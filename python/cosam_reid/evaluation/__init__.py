@@ -1,11 +1,13 @@
 """Evaluation: test features, distances, ranking metrics (mAP, CMC, mINP),
-and the protocol printed beside every result."""
+the protocol printed beside every result, and trained checkpoints evaluated
+as a config's evaluation section says."""
 from .distances import pairwise_distances
 from .features import clip_indices, extract_features
 from .metrics import evaluate, metrics_from_distances
-from .pipeline import EvaluationFeatures, compute_test_features, evaluate_model
+from .pipeline import (EvaluationFeatures, compute_test_features, configured_test_features, evaluate_checkpoint,
+                       evaluate_model)
 from .results import Protocol, ReIDResult, average_results
 
 __all__ = ["EvaluationFeatures", "Protocol", "ReIDResult", "average_results", "clip_indices", "evaluate",
-           "compute_test_features", "evaluate_model", "extract_features", "metrics_from_distances",
-           "pairwise_distances"]
+           "compute_test_features", "configured_test_features", "evaluate_checkpoint", "evaluate_model",
+           "extract_features", "metrics_from_distances", "pairwise_distances"]

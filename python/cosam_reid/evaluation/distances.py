@@ -2,8 +2,6 @@
 that a caller never needs the whole query x gallery matrix in memory."""
 import torch
 
-JUNK_PID = -1
-
 
 def as_tensor(values, dtype=None) -> torch.Tensor:
     """A CPU tensor view of a numpy array, list or tensor."""

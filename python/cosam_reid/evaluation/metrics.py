@@ -17,7 +17,8 @@ from typing import Sequence
 
 import torch
 
-from .distances import JUNK_PID, as_tensor, block_distances, prepare_gallery
+from ..data.tracklets import JUNK_PID
+from .distances import as_tensor, block_distances, prepare_gallery
 from .results import DEFAULT_RANKS, Protocol, ReIDResult
 
 DEFAULT_BLOCK_SIZE = 256

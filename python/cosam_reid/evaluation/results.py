@@ -45,6 +45,15 @@ class Protocol:
             raise ValueError(f"CMC ranks must be positive integers, got {self.ranks!r}")
         object.__setattr__(self, "ranks", tuple(sorted(set(ranks))))
 
+    @classmethod
+    def from_options(cls, options) -> "Protocol":
+        """The protocol options (an EvaluationConfig, or parsed command-line
+        options) name: gallery_mode, distance, average_precision and, when
+        they have it, ranks."""
+        return cls(gallery_mode=options.gallery_mode, distance=options.distance,
+                   average_precision=options.average_precision,
+                   ranks=tuple(getattr(options, "ranks", None) or DEFAULT_RANKS))
+
     def describe(self) -> str:
         parts = []
         if self.dataset:

@@ -1,7 +1,7 @@
 """Backbones, COSAM insertion, temporal pooling, heads and ImageNet weights."""
 from .pooling import TEMPORAL_POOLINGS
 from .resnet import ARCHITECTURES, ResNet
-from .video import COSAM_BLOCKS, ModelSpec, ReIDOutput, VideoReIDModel, build_model
+from .video import COSAM_BLOCKS, ModelSpec, ReIDOutput, VideoReIDModel, build_model, model_from_config
 from .weights import WEIGHT_LAYOUTS, load_imagenet_weights
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "WEIGHT_LAYOUTS",
     "build_model",
     "load_imagenet_weights",
+    "model_from_config",
 ]

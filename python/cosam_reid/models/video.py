@@ -11,6 +11,7 @@ from cosam_ext.layer import ATTENTIONS
 
 from .pooling import build_temporal_pooling
 from .resnet import ResNet
+from .weights import load_imagenet_weights
 
 #: CNN blocks COSAM can follow, in the paper's numbering: block 2 is layer1, ..., block 5 is layer4.
 COSAM_BLOCKS = (2, 3, 4, 5)
@@ -123,3 +124,25 @@ def build_model(backbone, *, num_classes, num_frames, **options):
     """build_model("resnet50", num_classes=625, num_frames=4, cosam_blocks=(4, 5));
     options are the other ModelSpec fields."""
     return VideoReIDModel(ModelSpec(backbone, num_classes, num_frames, **options))
+
+
+def model_from_config(config, num_classes, log=print):
+    """The model a run configuration (cosam_reid.config.Config) describes:
+    its model section and its data section's clip length and frame size,
+    with ImageNet weights when model.pretrained names a file."""
+    model_options, data = config.model, config.data
+    model = build_model(
+        model_options.backbone,
+        num_classes=num_classes,
+        num_frames=data.num_frames,
+        input_size=tuple(data.input_size),
+        cosam_blocks=tuple(model_options.cosam_blocks),
+        last_stride=model_options.last_stride,
+        temporal_pooling=model_options.temporal_pooling,
+        bn_neck=model_options.bn_neck,
+        attention=model_options.attention,
+    )
+    if model_options.pretrained:
+        load_imagenet_weights(model.backbone, model_options.pretrained, layout=model_options.pretrained_layout,
+                              log=log)
+    return model

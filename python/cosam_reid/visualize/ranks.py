@@ -6,8 +6,8 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 from matplotlib.figure import Figure
 
-from ..data.tracklets import Tracklet, VideoReIDDataset
-from ..evaluation.distances import JUNK_PID, as_tensor, pairwise_distances
+from ..data.tracklets import JUNK_PID, Tracklet, VideoReIDDataset
+from ..evaluation.distances import as_tensor, pairwise_distances
 from ..evaluation.pipeline import EvaluationFeatures
 from .figures import FRAME_PANEL, describe_tracklet, frame_image, new_figure, select_tracklets, show_frame
 

@@ -32,6 +32,9 @@ import numpy as np
 import scipy.io
 from PIL import Image, ImageDraw, ImageFilter
 
+from ..data.tracklets import JUNK_PID, load_frame
+from .mars import load_mars
+
 # Drawing happens at this multiple of the output size, then is downsampled,
 # which anti-aliases the shapes.
 SUPERSAMPLE = 2
@@ -405,7 +408,7 @@ class _SplitWriter:
     counters: dict = dataclasses.field(default_factory=dict)
 
     def add(self, frames, pid, camera, jpeg_quality):
-        pid_text = "00-1" if pid == -1 else f"{pid:04d}"
+        pid_text = "00-1" if pid == JUNK_PID else f"{pid:04d}"
         number = self.counters[(pid, camera)] = self.counters.get((pid, camera), 0) + 1
         directory = os.path.join(self.dataset_dir, self.folder, pid_text)
         os.makedirs(directory, exist_ok=True)
@@ -456,7 +459,7 @@ def generate(dataset_dir, config: SyntheticConfig = SyntheticConfig(), verbose: 
                 row = writer.add(tracklet(appearance, camera), pid, camera + 1, cameras[camera].jpeg_quality)
                 if number == 0 and camera in query_cameras:
                     query_rows.append(row)
-    for pid, people in ((0, distractors), (-1, [None] * config.num_junk)):
+    for pid, people in ((0, distractors), (JUNK_PID, [None] * config.num_junk)):
         for appearance in people:
             camera = int(rng.integers(config.num_cameras))
             test.add(tracklet(appearance, camera), pid, camera + 1, cameras[camera].jpeg_quality)
@@ -496,9 +499,6 @@ def ensure_dataset(root, config: SyntheticConfig = SyntheticConfig(), verbose: b
 def load_synthetic(root, *, verbose: bool = True, **settings):
     """The synthetic dataset under `root` (generated on first use with
     `settings`, the fields of SyntheticConfig), read by the MARS loader."""
-    # At call time: the datasets package imports this module for its registry.
-    from ..datasets.mars import load_mars
-
     dataset_dir = ensure_dataset(root, SyntheticConfig(**settings), verbose)
     return load_mars(dataset_dir, verbose=verbose, name="synthetic (MARS layout)")
 
@@ -506,8 +506,6 @@ def load_synthetic(root, *, verbose: bool = True, **settings):
 def contact_sheet(dataset, path, identities=8, tracklets_per_identity=4, frames_per_tracklet=4):
     """A PNG of the first test identities: one row per identity, a few
     frames from each of its tracklets (cameras) side by side."""
-    from .tracklets import load_frame
-
     by_pid = {}
     for tracklet in list(dataset.query) + list(dataset.gallery):
         if tracklet.pid > 0:
@@ -524,35 +522,3 @@ def contact_sheet(dataset, path, identities=8, tracklets_per_identity=4, frames_
     sheet = np.concatenate([np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0)), constant_values=255)
                             for row in rows])
     Image.fromarray(sheet).save(path)
-
-
-HELP = "generate the built-in synthetic dataset (MARS layout) or reuse the one already there"
-
-
-def add_arguments(parser):
-    """Options of `cosam-reid synth`."""
-    defaults = SyntheticConfig()
-    parser.add_argument("--root", default="data", help="folder to write synthetic/ into (default: data)")
-    parser.add_argument("--identities", type=int, default=defaults.num_identities,
-                        help="identities, half train and half test (default: %(default)s)")
-    parser.add_argument("--cameras", type=int, default=defaults.num_cameras, help="(default: %(default)s)")
-    parser.add_argument("--tracklet-length", type=int, nargs=2, default=defaults.tracklet_length,
-                        metavar=("MIN", "MAX"), help="frames per tracklet (default: %(default)s)")
-    parser.add_argument("--size", type=int, nargs=2, default=defaults.image_size, metavar=("HEIGHT", "WIDTH"),
-                        help="frame size (default: %(default)s)")
-    parser.add_argument("--difficulty", type=float, default=defaults.difficulty,
-                        help="0..1: camera differences, clutter, occlusion, jitter (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
-    parser.add_argument("--preview", metavar="PNG", help="also write a contact sheet of test identities")
-
-
-def run(args):
-    """`cosam-reid synth`: generate (or reuse) the dataset and print its statistics."""
-    config = SyntheticConfig(num_identities=args.identities, num_cameras=args.cameras,
-                             tracklet_length=tuple(args.tracklet_length), image_size=tuple(args.size),
-                             difficulty=args.difficulty, seed=args.seed)
-    dataset = load_synthetic(args.root, **dataclasses.asdict(config))
-    if args.preview:
-        contact_sheet(dataset, args.preview)
-        print(f"=> contact sheet written to {args.preview}")
-    return dataset
