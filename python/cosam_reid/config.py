@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "default.yaml")
+RECIPES = os.path.join(os.path.dirname(__file__), "configs", "recipes")
 
 
 class ConfigError(ValueError):
@@ -113,6 +114,7 @@ def load_config(path=None, overrides=()) -> Config:
     """The defaults, updated by the YAML file at path, then by each "a.b=value"."""
     tree = _read_yaml(DEFAULT_CONFIG)
     if path is not None:
+        path = resolve_config_path(path)
         _merge(tree, _read_yaml(path), str(path), Config)
     for override in overrides:
         key, separator, text = override.partition("=")
@@ -123,6 +125,17 @@ def load_config(path=None, overrides=()) -> Config:
             update = {part: update}
         _merge(tree, update, f"override {override!r}", Config)
     return _build(Config, tree, DEFAULT_CONFIG)
+
+
+def resolve_config_path(path) -> str:
+    """path itself when it exists, else the packaged recipe it names
+    ("table2_cross_dataset/mars_to_dukemtmc_cosam45", with or without .yaml)."""
+    if os.path.exists(path):
+        return path
+    for candidate in (os.path.join(RECIPES, path), os.path.join(RECIPES, f"{path}.yaml")):
+        if os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f"config file not found: {path} (nor a recipe of that name in {RECIPES})")
 
 
 def default_config() -> Config:

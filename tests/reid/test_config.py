@@ -122,7 +122,8 @@ def test_cli_train_prints_and_saves_the_resolved_config(tmp_path, capsys, monkey
     assert (output_dir / "checkpoint.pt").exists() and (output_dir / "metrics.csv").exists()
 
 
-RECIPES = sorted(glob.glob(os.path.join(os.path.dirname(DEFAULT_CONFIG), "recipes", "*", "*.yaml")))
+RECIPES_DIR = os.path.join(os.path.dirname(DEFAULT_CONFIG), "recipes")
+RECIPES = sorted(glob.glob(os.path.join(RECIPES_DIR, "*", "*.yaml")))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda path: os.path.relpath(path, os.path.dirname(DEFAULT_CONFIG)))
@@ -132,6 +133,14 @@ def test_every_recipe_loads_through_the_config_loader(path):
     for section, settings in recipe.items():
         for key, value in settings.items():
             assert config[section][key] == value, f"{section}.{key}"
+
+
+def test_a_packaged_recipe_is_found_by_its_name(tmp_path):
+    by_name = load_config("table2_cross_dataset/mars_to_dukemtmc_cosam45")
+    assert by_name == load_config(os.path.join(RECIPES_DIR, "table2_cross_dataset", "mars_to_dukemtmc_cosam45.yaml"))
+    assert by_name.evaluation.dataset == "dukemtmc-videoreid"
+    with pytest.raises(FileNotFoundError, match="config file not found: table9/none"):
+        load_config("table9/none")
 
 
 @pytest.mark.parametrize("recipe, attention, cosam_blocks", [

@@ -11,8 +11,8 @@ def add_overrides(parser, config_name):
 
 def add_config(parser):
     parser.add_argument("--config", metavar="YAML",
-                        help="config file over the packaged defaults (cosam_reid/configs/default.yaml), "
-                             "such as a recipe of cosam_reid/configs/recipes/")
+                        help="config file over the packaged defaults (cosam_reid/configs/default.yaml), or "
+                             "the name of a packaged recipe: table2_cross_dataset/mars_to_dukemtmc_cosam45")
 
 
 def add_root(parser, default="data"):
