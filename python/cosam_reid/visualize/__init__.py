@@ -7,8 +7,9 @@ size:
   channel masks as bar plots);
 - ranks: rank_gallery, ranks_figure (top-k gallery tracklets per query);
 - cmc: cmc_result, cmc_figure (CMC curves of one or more results);
-- command: `cosam-reid visualize masks|ranks|cmc`.
+- pictures: the figures of `cosam-reid visualize masks|ranks|cmc`, from a
+  checkpoint, saved test features and a dataset.
 
-The submodules are not imported here: the command module is imported by
-every cosam-reid command, and matplotlib only loads when a picture is drawn.
+The submodules are not imported here, so that matplotlib only loads when a
+picture is drawn.
 """
