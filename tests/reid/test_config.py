@@ -41,6 +41,16 @@ def test_the_defaults_file_documents_every_key():
     assert undocumented == []
 
 
+def test_the_configuration_page_describes_every_key_with_its_default():
+    page = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "configuration.md")
+    rows = dict(re.findall(r"^\| `([\w.]+)` \| `([^`]*)` \|", open(page).read(), re.MULTILINE))
+    assert sorted(rows) == sorted(config_keys())
+    defaults = default_config().to_dict()
+    for key, written in rows.items():
+        section, name = key.split(".")
+        assert yaml.safe_load(written) == defaults[section][name], key
+
+
 def test_file_then_overrides(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("model:\n  backbone: se_resnet50\n  cosam_blocks: [2, 3, 4, 5]\ntrain:\n  epochs: 30\n")
