@@ -2,10 +2,13 @@
 from typing import NamedTuple, Optional
 
 import torch
+import torch.fx
 from torch import nn
+from torch.nn.modules import module as _module_hooks
 
 from . import reference
-from .ops import DEFAULT_EPS, channel_attention, ncc_summary
+from .ops import DEFAULT_EPS, apply_attention, channel_attention, masked_mean, ncc_cost_volume, ncc_summary
+from .ops.channel_attention_op import mask_or_ones
 
 __all__ = ["CosamLayer", "CosamOutput"]
 
@@ -50,9 +53,14 @@ class CosamLayer(nn.Module):
 
     The parameter names are the authors' (`dim_reduction`,
     `spatial_mask_summary`, `channelwise_attention`), so their state_dicts load
-    as they are. Where the input needs a gradient, outside autocast, the fused
-    layer applies dim_reduction's conv itself (same weights, see `_reduce`):
-    forward hooks on dim_reduction and its conv do not fire then.
+    as they are. The submodules behave as modules in both implementations,
+    in training and evaluation: hooks on them fire, and replacing one (say
+    dim_reduction's conv by a quantized or pruned one) changes what the layer
+    computes. The fused ops read the weights of the first summary conv and of
+    the channel attention's Linear layers instead of calling them, as long as
+    those are the plain modules the layer built, without hooks; a hooked or
+    replaced one is called as a module (for the summary conv, on the
+    materialised cost volume, as in the reference).
     """
 
     def __init__(
@@ -120,7 +128,15 @@ class CosamLayer(nn.Module):
     def forward(self, x, return_masks=False):
         """Returns the attended maps, shaped like x; with return_masks=True a
         CosamOutput(output, spatial_mask, channel_mask)."""
-        frames = self._clip_major(x)
+        if isinstance(x, torch.fx.Proxy):
+            # torch.fx.symbolic_trace: no sizes to check, and return_masks is a
+            # Proxy too unless given in concrete_args.
+            return_masks = _traced_return_masks(return_masks)
+        else:
+            self._check_input(x)
+        # (B, N, C, H, W) or (B*N, C, H, W) -> (B*N, C, H, W), without a
+        # branch on x.dim() that a tracer could not follow.
+        frames = x.flatten(0, -4)
         _check_choice("implementation", self.implementation, IMPLEMENTATIONS)
         if self.implementation == "reference":
             out, spatial_mask, channel_mask = reference.cosam(
@@ -133,10 +149,9 @@ class CosamLayer(nn.Module):
             )
         else:
             out, spatial_mask, channel_mask = self._fused(frames)
-        if x.dim() == 5:
-            out = out.view(x.shape)
-            if spatial_mask is not None:
-                spatial_mask = spatial_mask.view(*x.shape[:2], *spatial_mask.shape[1:])
+        out = out.view(x.shape)
+        if spatial_mask is not None:
+            spatial_mask = spatial_mask.unflatten(0, x.shape[:-3])
         if return_masks:
             return CosamOutput(out, spatial_mask, channel_mask)
         return out
@@ -144,40 +159,36 @@ class CosamLayer(nn.Module):
     def _fused(self, frames):
         spatial_mask = channel_mask = None
         if self.spatial_mask_summary is not None:
-            frames, reduced = self._reduce(frames)
-            first, *rest = self.spatial_mask_summary
-            logits = ncc_summary(reduced, first.weight, first.bias, self.num_frames, self.eps)
-            for module in rest:
-                logits = module(logits)
+            reduced = self.dim_reduction(frames)
+            summary = self.spatial_mask_summary
+            first, *rest = summary
+            if _runs_as_weights(summary, nn.Sequential) and _runs_as_weights(first, nn.Conv2d):
+                logits = ncc_summary(reduced, first.weight, first.bias, self.num_frames, self.eps)
+                for module in rest:
+                    logits = module(logits)
+            else:
+                # Hooked or replaced: the modules see the volume they are built for.
+                logits = summary(ncc_cost_volume(reduced, self.num_frames, self.eps))
             spatial_mask = logits.sigmoid()
         if self.channelwise_attention is None:
             return frames * spatial_mask, spatial_mask, None
-        # One op for the channel attention and the output: the masked maps
-        # x * s never have to exist, and the backward writes dx once.
         first, _, second, _ = self.channelwise_attention
-        out, channel_mask = channel_attention(
-            frames, spatial_mask, first.weight, first.bias, second.weight, second.bias, self.num_frames
-        )
-        return out, spatial_mask, channel_mask
-
-    def _reduce(self, frames):
-        """dim_reduction(frames), and frames for the attention to use. Where
-        frames needs a gradient, the reduction conv forks them
-        (`_ForkedConv1x1`), so that its backward adds its share of that
-        gradient to the attention's in one GEMM. Under autocast the two shares
-        differ in dtype and the modules run as they are."""
-        if (
-            torch.is_grad_enabled()
-            and frames.requires_grad
-            and not torch.is_autocast_enabled(frames.device.type)
+        if _runs_as_weights(self.channelwise_attention, nn.Sequential) and all(
+            _runs_as_weights(linear, nn.Linear) for linear in (first, second)
         ):
-            conv, batch_norm, relu = self.dim_reduction
-            frames, conv_out = _ForkedConv1x1.apply(frames, conv.weight, conv.bias)
-            return frames, relu(batch_norm(conv_out))
-        return frames, self.dim_reduction(frames)
+            # One op for the channel attention and the output: the masked maps
+            # x * s never have to exist, and the backward writes dx once.
+            out, channel_mask = channel_attention(
+                frames, spatial_mask, first.weight, first.bias, second.weight, second.bias, self.num_frames
+            )
+            return out, spatial_mask, channel_mask
+        mask = mask_or_ones(frames, spatial_mask)
+        per_frame = self.channelwise_attention(masked_mean(frames, mask))
+        channel_mask = per_frame.view(-1, self.num_frames, self.in_channels).mean(dim=1)
+        return apply_attention(frames, mask, channel_mask, self.num_frames), spatial_mask, channel_mask
 
-    def _clip_major(self, x):
-        """Validates x against the layer and returns it as (B*N, C, H, W)."""
+    def _check_input(self, x):
+        """Validates x against the layer: (B*N, C, H, W) or (B, N, C, H, W)."""
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"CosamLayer: x must be a tensor, got {type(x).__name__}")
         if x.dim() == 5:
@@ -186,7 +197,6 @@ class CosamLayer(nn.Module):
                     f"CosamLayer: x of shape {tuple(x.shape)} has {x.shape[1]} frames per clip "
                     f"(dim 1 of (B, N, C, H, W)), but the layer was built for num_frames={self.num_frames}"
                 )
-            x = x.flatten(0, 1)
         elif x.dim() != 4:
             raise ValueError(
                 f"CosamLayer: x must be (B*N, C, H, W) or (B, N, C, H, W), got a {x.dim()}-D "
@@ -197,50 +207,53 @@ class CosamLayer(nn.Module):
                 f"CosamLayer: x.size(0) = {x.shape[0]} (B*N) is not divisible by "
                 f"num_frames = {self.num_frames}"
             )
-        if x.shape[1] != self.in_channels:
+        if x.shape[-3] != self.in_channels:
             raise ValueError(
-                f"CosamLayer: x has {x.shape[1]} channels, the layer was built for "
+                f"CosamLayer: x has {x.shape[-3]} channels, the layer was built for "
                 f"in_channels={self.in_channels}"
             )
-        if tuple(x.shape[2:]) != self.spatial_size:
+        if tuple(x.shape[-2:]) != self.spatial_size:
             raise ValueError(
-                f"CosamLayer: x has a {x.shape[2]}x{x.shape[3]} map, the layer was built for "
+                f"CosamLayer: x has a {x.shape[-2]}x{x.shape[-1]} map, the layer was built for "
                 f"spatial_size={self.spatial_size}"
             )
         if not x.is_floating_point():
             raise TypeError(f"CosamLayer: x must be a floating-point tensor, got {x.dtype}")
-        return x
 
-
-class _ForkedConv1x1(torch.autograd.Function):
-    """(x, conv1x1(x, weight, bias)): x passes through to a second consumer,
-    and the backward joins the two gradients of x. The conv's share,
-    weight^T @ grad_conv per frame, is accumulated into the pass-through's
-    gradient in place, where a separate conv would write a map of x's size
-    that autograd then adds. In place is safe because inside CosamLayer the
-    pass-through feeds only channel_attention or `* spatial_mask`, whose
-    backward hands over a fresh tensor nothing else holds."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        return x.view_as(x), torch.nn.functional.conv2d(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad_x, grad_conv):
-        x, weight = ctx.saved_tensors
-        _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-            grad_conv, x, weight, [weight.shape[0]], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
-            [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]],  # False for a None bias
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every module it is handed or finds
+        # inside one: the layer's ops and checks are Python, which TorchScript
+        # cannot compile.
+        raise RuntimeError(
+            "CosamLayer cannot be compiled by torch.jit.script (its ops are called from Python). "
+            "Use torch.export.export(model, (x,)) for a graph, torch.jit.trace(model, (x,)) for "
+            "TorchScript, or torch.onnx.export(model, (x,), dynamo=True) for ONNX."
         )
-        frames, channels = x.shape[:2]
-        # A copy only where the incoming gradient is not plain contiguous x.dtype.
-        joined = grad_x.to(dtype=x.dtype, memory_format=torch.contiguous_format)
-        weight_t = weight.view(weight.shape[0], channels).t()
-        joined.view(frames, channels, -1).baddbmm_(
-            weight_t.expand(frames, *weight_t.shape), grad_conv.reshape(frames, weight.shape[0], -1)
-        )
-        return joined, grad_weight, grad_bias
+
+
+def _runs_as_weights(module, built_type):
+    """Whether the fused ops may read module's weights instead of calling it:
+    it is of the type the layer built, and a call would run no hooks."""
+    hooks = (
+        module._forward_pre_hooks, module._forward_hooks, module._backward_pre_hooks, module._backward_hooks,
+        _module_hooks._global_forward_pre_hooks, _module_hooks._global_forward_hooks,
+        _module_hooks._global_backward_pre_hooks, _module_hooks._global_backward_hooks,
+    )
+    return type(module) is built_type and not any(hooks)
+
+
+def _traced_return_masks(return_masks):
+    """return_masks as symbolic_trace left it: a Proxy (its default, False) or
+    the value given in concrete_args. The traced module returns the output
+    only then, and fails at run time if asked for the masks."""
+    if not isinstance(return_masks, torch.fx.Proxy):
+        return return_masks
+    torch._assert(
+        return_masks == False,  # noqa: E712  (records the comparison in the graph)
+        "CosamLayer was traced without its masks: trace it with "
+        "concrete_args={'return_masks': True} to return them",
+    )
+    return False
 
 
 def _check_choice(name, value, choices):

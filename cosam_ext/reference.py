@@ -61,18 +61,27 @@ def apply_attention(x, spatial_mask, channel_mask, num_frames):
 def channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
     """The authors' channel attention on x * spatial_mask (x alone where the
     mask is None) and its application: (output, channel mask (B, C))."""
+
+    def mlp(pooled):
+        return torch.sigmoid(F.linear(torch.tanh(F.linear(pooled, weight1, bias1)), weight2, bias2))
+
+    return _attend_channels(x, spatial_mask, mlp, num_frames)
+
+
+def _attend_channels(x, spatial_mask, mlp, num_frames):
+    """channel_attention with the MLP given as a callable (the layer's module)."""
     total, channels = x.shape[:2]
     out = x if spatial_mask is None else torch.mul(x, spatial_mask)
     pooled = F.adaptive_avg_pool2d(out, output_size=1).view(total, -1)
-    per_frame = torch.sigmoid(F.linear(torch.tanh(F.linear(pooled, weight1, bias1)), weight2, bias2))
-    per_frame = per_frame.view(total // num_frames, num_frames, -1)
+    per_frame = mlp(pooled).view(total // num_frames, num_frames, -1)
     channel_mask = torch.mean(per_frame, dim=1)
     common = channel_mask[:, None].expand_as(per_frame).reshape(total, channels, 1, 1)
     return out + torch.mul(out, common), channel_mask
 
 
 def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attention, eps=DEFAULT_EPS):
-    """The authors' COSAM forward on clip-major frames (B*N, C, H, W).
+    """The authors' COSAM forward on clip-major frames (B*N, C, H, W), each
+    of the three submodules called as a module.
 
     dim_reduction and spatial_mask_summary are None for channel-only
     attention; channelwise_attention is None for spatial-only attention.
@@ -85,8 +94,5 @@ def cosam(x, num_frames, dim_reduction, spatial_mask_summary, channelwise_attent
         spatial_mask = spatial_mask_summary(volume).sigmoid()
     if channelwise_attention is None:
         return torch.mul(x, spatial_mask), spatial_mask, None
-    first, _, second, _ = channelwise_attention  # Linear, Tanh, Linear, Sigmoid
-    out, channel_mask = channel_attention(
-        x, spatial_mask, first.weight, first.bias, second.weight, second.bias, num_frames
-    )
+    out, channel_mask = _attend_channels(x, spatial_mask, channelwise_attention, num_frames)
     return out, spatial_mask, channel_mask

@@ -1,11 +1,13 @@
-"""CosamLayer: the authors' parameter names, fused vs reference implementation,
-input layouts, masks, torch.compile, argument checks, determinism."""
+"""CosamLayer: the authors' parameter names, fused vs reference implementation
+(both ncc_summary orders, a non-default eps), input layouts, masks, hooks on
+and replacement of submodules, torch.compile, argument checks, determinism."""
+import copy
+
 import pytest
 import torch
 from torch import nn
 
-from cosam_ext import CosamLayer, CosamOutput, reference
-from cosam_ext.layer import _ForkedConv1x1
+from cosam_ext import CosamLayer, CosamOutput, ops, reference
 
 #: (rtol, atol); atol is relative to the largest magnitude of the expected tensor (at least 1),
 #: as BN in train mode over few values amplifies float32 rounding in the gradients.
@@ -199,24 +201,6 @@ def test_memory_layouts(layout, training):
         close(grads[name], expected_grads[name])
 
 
-def test_forked_reduction_conv_gradcheck():
-    # The pass-through feeds a product, as inside the layer: its backward hands
-    # the fork a fresh gradient, which the fork accumulates into in place.
-    x = torch.randn(4, 6, 3, 2, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(5, 6, 1, 1, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
-    scale = torch.randn(4, 1, 3, 2, dtype=torch.float64)
-
-    def forked(x, weight, bias):
-        passed, conv_out = _ForkedConv1x1.apply(x, weight, bias)
-        return passed * scale, conv_out
-
-    assert torch.autograd.gradcheck(forked, (x, weight, bias))
-    passed, conv_out = forked(x, weight, bias)
-    torch.testing.assert_close(conv_out, nn.functional.conv2d(x, weight, bias), rtol=0, atol=0)
-    torch.testing.assert_close(passed, x * scale, rtol=0, atol=0)
-
-
 @pytest.mark.parametrize(
     "frozen", ["input", "reduction"], ids=["input_without_grad", "frozen_reduction"]
 )
@@ -240,16 +224,110 @@ def test_gradients_where_the_reduction_needs_fewer(frozen):
             close(actual, expected)
 
 
-def test_reduction_conv_forks_only_where_both_gradients_exist():
-    layer = make_layer(dtype=torch.float32).train()
-    x = make_input(dtype=torch.float32).requires_grad_()
-    assert type(layer._reduce(x)[0].grad_fn).__name__ == "_ForkedConv1x1Backward"
-    without_grad = x.detach()
-    assert layer._reduce(without_grad)[0] is without_grad
-    with torch.no_grad():
-        assert layer._reduce(x)[0] is x
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert layer._reduce(x)[0] is x
+# (B, N, C, H, W, D) where the authors' head (K = 64) takes each ncc_summary
+# order: at 6x6 maps and D = 16 the fused one, at SMALL's 3x2 the materialised one.
+ORDERS = {"fused": (2, 3, 32, 6, 6, 16), "materialised": SMALL}
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("order", ORDERS)
+def test_authors_head_in_both_orders_with_a_non_default_eps(order, training):
+    shape = ORDERS[order]
+    clips, frames, _, height, width, reduced = shape
+    reduced_maps = torch.empty(clips * frames, reduced, height, width)
+    assert ops.materialising_is_cheaper(reduced_maps, 64, frames) == (order == "materialised")
+    layer = make_layer(shape, eps=0.05).train(training)
+    x = make_input(shape)
+    grad_weight = torch.randn_like(x)
+    fused, fused_grads = forward_backward(layer, x, grad_weight)
+    layer.implementation = "reference"
+    ref, ref_grads = forward_backward(layer, x, grad_weight)
+    for actual, expected in zip(fused, ref):
+        close(actual, expected)
+    for name in ref_grads:
+        close(fused_grads[name], ref_grads[name])
+    # The eps reaches the ops: the default one gives other masks.
+    layer.implementation, layer.eps = "fused", ops.DEFAULT_EPS
+    assert (layer(x, return_masks=True).spatial_mask - fused.spatial_mask).abs().max() > 1e-6
+
+
+#: The layer's submodules that a user may hook or replace.
+SUBMODULES = ["dim_reduction", "dim_reduction.0", "spatial_mask_summary", "spatial_mask_summary.0",
+              "channelwise_attention", "channelwise_attention.0", "channelwise_attention.2"]
+
+
+@pytest.mark.parametrize("implementation", ["fused", "reference"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", SUBMODULES)
+def test_hooks_on_submodules_fire_and_act(name, training, implementation):
+    layer = make_layer(implementation=implementation).train(training)
+    x = make_input()
+    grad_weight = torch.randn_like(x)
+    module = layer.get_submodule(name)
+    calls = []
+
+    def pre_hook(module, inputs):
+        calls.append("pre")
+
+    def hook(module, inputs, output):
+        calls.append("post")
+        return output * 0.5  # a hook's result replaces the output
+
+    handles = [module.register_forward_pre_hook(pre_hook), module.register_forward_hook(hook)]
+    hooked, hooked_grads = forward_backward(layer, x, grad_weight)
+    assert calls == ["pre", "post"]
+    for handle in handles:
+        handle.remove()
+    # The same change written into the model: the hooked layer computes it.
+    expected_layer = make_layer(implementation="reference").train(training)
+    expected_layer.load_state_dict(layer.state_dict())
+    halved = expected_layer.get_submodule(name)
+    parent, _, child = name.rpartition(".")
+    container = expected_layer.get_submodule(parent) if parent else expected_layer
+    setattr(container, child, nn.Sequential(halved, _Scale(0.5)))
+    expected, expected_grads = forward_backward(expected_layer, x, grad_weight)
+    close(hooked.output, expected.output)
+    for grad_name, grad in expected_grads.items():
+        close(hooked_grads[grad_name.replace(f"{name}.0.", f"{name}.")], grad)
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+class _MaskedConv(nn.Conv2d):
+    """A pruned 1x1 conv: a subclass whose forward zeroes half the input channels' weights."""
+
+    def forward(self, x):
+        mask = torch.ones_like(self.weight)
+        mask[:, ::2] = 0
+        return self._conv_forward(x, self.weight * mask, self.bias)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("name", ["dim_reduction.0", "spatial_mask_summary.0"])
+def test_replaced_conv_is_what_the_layer_computes(name, training):
+    layer = make_layer().train(training)
+    x = make_input()
+    grad_weight = torch.randn_like(x)
+    plain = forward_backward(copy.deepcopy(layer), x, grad_weight)[0].output
+    conv = layer.get_submodule(name)
+    pruned = _MaskedConv(conv.in_channels, conv.out_channels, 1).to(torch.float64)
+    pruned.load_state_dict(conv.state_dict())
+    parent, _, child = name.rpartition(".")
+    setattr(layer.get_submodule(parent), child, pruned)
+    fused, fused_grads = forward_backward(copy.deepcopy(layer), x, grad_weight)
+    layer.implementation = "reference"
+    ref, ref_grads = forward_backward(layer, x, grad_weight)
+    assert (fused.output - plain).abs().max() > 1e-3  # the replacement changes the result
+    close(fused.output, ref.output)
+    for grad_name in ref_grads:
+        close(fused_grads[grad_name], ref_grads[grad_name])
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

@@ -18,11 +18,25 @@ from .channel_attention_op import channel_attention_with
 
 __all__ = ["ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "channel_attention"]
 
-ncc_cost_volume = reference.ncc_cost_volume
 masked_mean = reference.masked_mean
 apply_attention = reference.apply_attention
 #: (out, channel_mask, pooled), as torch.ops.cosam.channel_attention.
 channel_attention = functools.partial(channel_attention_with, masked_mean, apply_attention)
+
+
+def ncc_cost_volume(x, num_frames, eps):
+    """(B*N, (N-1)*H*W, H, W), as torch.ops.cosam.ncc_cost_volume: per frame
+    one product of its normalised map with those of the other frames, in slot
+    order. Slices, not an index tensor: a decomposition may not create tensor
+    constants."""
+    total, channels, height, width = x.shape
+    z = reference.normalise(x.reshape(-1, num_frames, channels, height * width), 2, eps)  # (B, N, D, P)
+    rows = []
+    for n, others in enumerate(reference.other_frames(num_frames)):
+        other_maps = torch.cat([z[:, m] for m in others], dim=2)  # (B, D, (N-1)*P)
+        rows.append(torch.matmul(z[:, n].transpose(1, 2), other_maps))  # (B, P, (N-1)*P)
+    correlation = torch.stack(rows, dim=1) / channels
+    return correlation.transpose(2, 3).reshape(total, -1, height, width)
 
 
 def _other_frame_sums(num_frames, dtype, device):

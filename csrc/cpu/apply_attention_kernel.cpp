@@ -3,6 +3,7 @@
 // over grad and x that yields dx and both mask gradients.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -18,15 +19,19 @@ template <typename scalar_t>
 void apply_attention_impl(
     const scalar_t* x, const scalar_t* s, const scalar_t* c, scalar_t* out,
     const AttentionBatch& ab) {
+  // float16 and bfloat16 are multiplied in float32, the others as they are.
+  using opmath_t = at::opmath_type<scalar_t>;
   const int64_t C = ab.channels, P = ab.positions;
   at::parallel_for(
       0, ab.clips * ab.frames * C, row_grain(P), [&](int64_t begin, int64_t end) {
         for (int64_t row = begin; row < end; ++row) {
           const int64_t frame = row / C, channel = row % C;
-          const scalar_t scale = 1 + c[(frame / ab.frames) * C + channel];
+          const opmath_t scale =
+              1 + static_cast<opmath_t>(c[(frame / ab.frames) * C + channel]);
           const scalar_t* sf = s + frame * P;
           for (int64_t p = 0; p < P; ++p) {
-            out[row * P + p] = x[row * P + p] * sf[p] * scale;
+            out[row * P + p] = static_cast<scalar_t>(
+                static_cast<opmath_t>(x[row * P + p]) * sf[p] * scale);
           }
         }
       });
@@ -41,6 +46,7 @@ void apply_attention_backward_impl(
     const scalar_t* c, scalar_t* dx, scalar_t* ds, scalar_t* dc,
     const AttentionBatch& ab) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  using opmath_t = at::opmath_type<scalar_t>;
   const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
   std::vector<acc_t> dc_frames(ab.clips * N * C);
   for_each_frame_summing_positions<acc_t>(
@@ -52,7 +58,7 @@ void apply_attention_backward_impl(
         const scalar_t* xr = x + row * P;
         scalar_t* dxr = dx + row * P;
         for (int64_t p = 0; p < P; ++p) {
-          dxr[p] = static_cast<scalar_t>(gr[p] * sf[p] * scale);
+          dxr[p] = static_cast<scalar_t>(static_cast<opmath_t>(gr[p]) * sf[p] * scale);
           ds_frame[p] += static_cast<acc_t>(gr[p]) * xr[p] * scale;
         }
         dc_frames[row] = lane_sum<acc_t>(P, [&](int64_t p) {
@@ -77,7 +83,7 @@ at::Tensor apply_attention_cpu(
   const auto x = x_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto out = at::empty(x.sizes(), x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_apply_attention_cpu", [&] {
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_apply_attention_cpu", [&] {
     apply_attention_impl<scalar_t>(
         x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
         c.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), ab);
@@ -98,7 +104,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
   auto dx = at::empty(x.sizes(), x.options());
   auto ds = at::empty(s.sizes(), s.options());
   auto dc = at::empty(c.sizes(), c.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_apply_attention_backward_cpu", [&] {
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_apply_attention_backward_cpu", [&] {
     apply_attention_backward_impl<scalar_t>(
         grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
         s.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -13,14 +14,22 @@
 
 namespace cosam::cpu {
 
-// The CPU kernels are written for float32 and float64 (they accumulate in
-// double); what names the argument in the message.
+// The CPU kernels take float32 and float64, which they accumulate in double,
+// and float16 and bfloat16, which they accumulate in float32 (at::acc_type, as
+// the CUDA kernels' at::opmath_type); what names the argument in the message.
 inline void check_cpu_dtype(const at::Tensor& t, const char* what) {
+  const auto dtype = t.scalar_type();
   TORCH_CHECK(
-      t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
-      "cosam ops on CPU support float32 and float64; ", what, " is ",
-      t.scalar_type());
+      dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf ||
+          dtype == at::kBFloat16,
+      "cosam ops on CPU support float32, float64, float16 and bfloat16; ",
+      what, " is ", dtype);
 }
+
+// AT_DISPATCH over the dtypes check_cpu_dtype accepts.
+#define COSAM_DISPATCH_CPU_TYPES(TYPE, NAME, ...) \
+  AT_DISPATCH_FLOATING_TYPES_AND2(                \
+      at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)
 
 // Grain of a parallel_for over rows of P positions (one per frame and
 // channel): enough rows per task that a task amortises its start-up.

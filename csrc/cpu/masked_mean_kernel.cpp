@@ -54,7 +54,7 @@ at::Tensor masked_mean_cpu(const at::Tensor& x_in, const at::Tensor& spatial_mas
   check_cpu_dtype(x_in, "x");
   const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
   auto out = at::empty({x.size(0), x.size(1)}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_masked_mean_cpu", [&] {
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_masked_mean_cpu", [&] {
     masked_mean_impl<scalar_t>(
         x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
         out.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1),
@@ -74,7 +74,7 @@ std::tuple<at::Tensor, at::Tensor> masked_mean_backward_cpu(
   const auto grad = grad_in.contiguous();
   auto dx = at::empty(x.sizes(), x.options());
   auto ds = at::empty(s.sizes(), s.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_masked_mean_backward_cpu", [&] {
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_masked_mean_backward_cpu", [&] {
     masked_mean_backward_impl<scalar_t>(
         grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
         s.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(),

@@ -127,7 +127,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> CpuKernels::normalize(
                      x.options());
   auto mean = at::empty({fb.frames, fb.clips, fb.positions}, x.options());
   auto stdev = at::empty_like(mean);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_normalize_cpu", [&] {
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_normalize_cpu", [&] {
     normalize_impl<scalar_t>(
         x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
         mean.mutable_data_ptr<scalar_t>(), stdev.mutable_data_ptr<scalar_t>(),
@@ -142,7 +142,7 @@ at::Tensor CpuKernels::normalize_backward(
   check_cpu_dtype(dz, "grad");
   auto dx = at::empty(x.sizes(), x.options());
   const auto dz_c = dz.contiguous();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "cosam_normalize_backward_cpu", [&] {
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_normalize_backward_cpu", [&] {
     normalize_backward_impl<scalar_t>(
         dz_c.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
         mean.const_data_ptr<scalar_t>(), stdev.const_data_ptr<scalar_t>(),
