@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset
-from cosam_reid.evaluation import EvaluationFeatures, Protocol, clip_indices, evaluate_model, extract_features
+from cosam_reid.evaluation import Protocol, clip_indices, evaluate_model, extract_features
 
 
 def test_dense_clips_cover_every_frame_and_cycle_the_last():

@@ -108,7 +108,8 @@ def test_foreign_folder_is_never_overwritten(tmp_path):
 
 def test_the_synth_command_writes_what_the_registry_then_reuses(tmp_path, capsys):
     assert cli.main(["synth", "--root", str(tmp_path), "--identities", "4", "--cameras", "2",
-                     "--tracklet-length", "2", "3", "--size", "32", "16", "--preview", str(tmp_path / "sheet.png")]) == 0
+                     "--tracklet-length", "2", "3", "--size", "32", "16",
+                     "--preview", str(tmp_path / "sheet.png")]) == 0
     assert Image.open(tmp_path / "sheet.png").size[0] > 16
     assert "synthetic (MARS layout)" in capsys.readouterr().out
     with open(tmp_path / "synthetic" / "synthetic.json") as file:

@@ -5,7 +5,8 @@ from . import options
 
 
 def add_parser(subparsers):
-    help_text = "generate the synthetic dataset, train a small COSAM model on the CPU, evaluate it untrained and trained"
+    help_text = ("generate the synthetic dataset, train a small COSAM model on the CPU, "
+                 "evaluate it untrained and trained")
     parser = subparsers.add_parser("demo", help=help_text, description=help_text)
     options.add_root(parser, default=None)
     parser.add_argument("--output", help="run folder for checkpoints and metrics (default: runs/demo)")

@@ -34,7 +34,10 @@ def add_parser(subparsers):
     what.add_argument("--save-features", metavar="PATH",
                       help="also save the test features ({split} is replaced by the split id)")
     options.add_config(what)
-    keys = parser.add_argument_group("config keys (default: the config's)")
+    keys = parser.add_argument_group(
+        "config keys", "each option, when given, sets its key over the config: --root and --workers data.root and "
+                       "data.num_workers, --ap evaluation.average_precision, the others the evaluation key of their "
+                       "name (--gallery-mode evaluation.gallery_mode); --split-id as described")
     options.add_root(keys, default=None)
     options.add_dataset(keys, default=None)
     keys.add_argument("--split-id", help="split of iLIDS-VID / PRID2011 (evaluation.dataset_options.split_id), "

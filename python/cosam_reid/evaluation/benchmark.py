@@ -37,4 +37,5 @@ def benchmark_evaluation(protocol: Protocol = Protocol(), block_size: int = DEFA
     return (f"{MARS_QUERIES} queries x {gallery_size} gallery, {FEATURE_DIM}-d, {protocol.gallery_mode} gallery, "
             f"{protocol.distance}, {protocol.average_precision} AP, blocks of {block_size}, "
             f"{torch.get_num_threads()} threads: {seconds:.2f} s; peak RSS {peak:.0f} MiB, "
-            f"{peak - before:.0f} MiB above the process with its inputs (mAP of random features {100 * result.mAP:.2f}%)")
+            f"{peak - before:.0f} MiB above the process with its inputs "
+            f"(mAP of random features {100 * result.mAP:.2f}%)")
