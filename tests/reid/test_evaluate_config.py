@@ -103,6 +103,8 @@ def test_the_ten_split_mean_evaluates_each_split_with_its_own_model(root, checkp
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "ilids-vid", "--split-id", "all", "--checkpoint", "{checkpoints}/split_0.pt"],
      "each split has its own model; put {split} in the checkpoint path"),
+    (["--dataset", "ilids-vid", "--split-id", "all", "--checkpoint", "{checkpoints}/split_{split}.pt",
+      "--save-features", "{checkpoints}/features.pt"], "each split has its own test features; put {split} in"),
     (["--dataset", "mars", "--split-id", "3", "--checkpoint", "{checkpoints}/split_0.pt"],
      "mars has no train/test splits"),
     (["--dataset", "mars", "--checkpoint", "{checkpoints}/split_{split}.pt"],

@@ -105,6 +105,9 @@ def evaluate_checkpoint(checkpoint: str, evaluation, root, *, num_workers: int =
         if "{split}" not in checkpoint:
             raise ValueError(f"evaluation.average_splits: each split has its own model; put {{split}} in the "
                              f"checkpoint path ({checkpoint}) where the split id goes")
+        if save_features and "{split}" not in save_features:
+            raise ValueError(f"evaluation.average_splits: each split has its own test features; put {{split}} in "
+                             f"the features path ({save_features}) where the split id goes")
         splits = available
     else:
         splits = [evaluation.dataset_options.get("split_id", None if available == [None] else 0)]
