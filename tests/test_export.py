@@ -24,7 +24,9 @@ FUSED_MAP, MATERIALISED_MAP = (10, 8), (2, 3)
 #: What "matches eager" means for float32 outputs of magnitude about 1.
 ATOL = RTOL = 1e-4
 
-ATTENTION_HEADS = [("both", "authors"), ("both", "paper"), ("spatial", "authors"), ("spatial", "paper"), ("channel", "authors")]
+ATTENTION_HEADS = [
+    ("both", "authors"), ("both", "paper"), ("spatial", "authors"), ("spatial", "paper"), ("channel", "authors"),
+]
 
 
 @pytest.fixture(autouse=True)
@@ -233,7 +235,9 @@ def test_fx_symbolic_trace_with_masks():
 # --- copies -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("copy_of", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))], ids=["deepcopy", "pickle"])
+@pytest.mark.parametrize(
+    "copy_of", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))], ids=["deepcopy", "pickle"]
+)
 def test_copies(copy_of):
     layer = make_layer(4)
     x = make_input(layer, 2, 5)
@@ -245,7 +249,10 @@ def test_copies(copy_of):
 # --- the compositions the exporters get -----------------------------------
 
 
-@pytest.mark.parametrize("clips, num_frames, channels, height, width, out_channels", [(2, 4, 16, 3, 2, 8), (1, 2, 5, 1, 1, 3), (3, 8, 9, 2, 3, 5)])
+@pytest.mark.parametrize(
+    "clips, num_frames, channels, height, width, out_channels",
+    [(2, 4, 16, 3, 2, 8), (1, 2, 5, 1, 1, 3), (3, 8, 9, 2, 3, 5)],
+)
 def test_compositions_match_the_compiled_ops(clips, num_frames, channels, height, width, out_channels):
     from cosam_ext.ops import composite
 
@@ -253,7 +260,9 @@ def test_compositions_match_the_compiled_ops(clips, num_frames, channels, height
     x = torch.randn(clips * num_frames, channels, height, width, dtype=torch.float64)
     weight = torch.randn(out_channels, (num_frames - 1) * height * width, dtype=torch.float64)
     bias = torch.randn(out_channels, dtype=torch.float64)
-    torch.testing.assert_close(composite.ncc_cost_volume(x, num_frames, eps), torch.ops.cosam.ncc_cost_volume(x, num_frames, eps))
+    torch.testing.assert_close(
+        composite.ncc_cost_volume(x, num_frames, eps), torch.ops.cosam.ncc_cost_volume(x, num_frames, eps)
+    )
     for ours, compiled in zip(composite.ncc_summary(x, weight, bias, num_frames, eps),
                               torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)):
         torch.testing.assert_close(ours, compiled)

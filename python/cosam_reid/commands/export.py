@@ -5,7 +5,8 @@ def add_parser(subparsers):
     help_text = "export a checkpoint to ONNX (standard ops, any number of clips), checked against PyTorch"
     parser = subparsers.add_parser("export", help=help_text, description=help_text)
     parser.add_argument("--checkpoint", required=True, metavar="PATH", help="model checkpoint from `cosam-reid train`")
-    parser.add_argument("--output", default="model.onnx", metavar="PATH", help="ONNX file to write (default: %(default)s)")
+    parser.add_argument("--output", default="model.onnx", metavar="PATH",
+                        help="ONNX file to write (default: %(default)s)")
     parser.add_argument("--no-check", dest="check", action="store_false",
                         help="skip running the exported model in onnxruntime against the checkpoint's model")
     parser.set_defaults(run=run)
