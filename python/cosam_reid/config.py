@@ -142,13 +142,6 @@ def default_config() -> Config:
     return load_config()
 
 
-def config_from_dict(tree: dict, source: str) -> Config:
-    """A Config from a complete mapping (such as the one a checkpoint saves)."""
-    complete = _read_yaml(DEFAULT_CONFIG)
-    _merge(complete, tree, source, Config)
-    return _build(Config, complete, source)
-
-
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 

@@ -37,7 +37,7 @@ def test_the_defaults_file_documents_every_key():
     lines = open(DEFAULT_CONFIG).read().splitlines()
     keyed = [line for line in lines if re.match(r"^  \w+:", line)]
     assert len(keyed) == len(config_keys())
-    undocumented = [line for line in keyed if "#" not in line and not line.strip().startswith("epochs:")]
+    undocumented = [line for line in keyed if "#" not in line]
     assert undocumented == []
 
 
