@@ -18,6 +18,8 @@ IMPLEMENTATIONS = ("fused", "reference")
 
 #: Width of the hidden layer of the authors' summary head.
 SUMMARY_WIDTH = 64
+#: The module types of channelwise_attention, which the fused op computes from the Linear weights.
+_CHANNEL_MLP = (nn.Linear, nn.Tanh, nn.Linear, nn.Sigmoid)
 
 
 class CosamOutput(NamedTuple):
@@ -172,10 +174,11 @@ class CosamLayer(nn.Module):
             spatial_mask = logits.sigmoid()
         if self.channelwise_attention is None:
             return frames * spatial_mask, spatial_mask, None
-        first, _, second, _ = self.channelwise_attention
-        if _runs_as_weights(self.channelwise_attention, nn.Sequential) and all(
-            _runs_as_weights(linear, nn.Linear) for linear in (first, second)
+        mlp = self.channelwise_attention
+        if _runs_as_weights(mlp, nn.Sequential) and len(mlp) == len(_CHANNEL_MLP) and all(
+            _runs_as_weights(module, built) for module, built in zip(mlp, _CHANNEL_MLP)
         ):
+            first, _, second, _ = mlp
             # One op for the channel attention and the output: the masked maps
             # x * s never have to exist, and the backward writes dx once.
             out, channel_mask = channel_attention(
@@ -183,7 +186,7 @@ class CosamLayer(nn.Module):
             )
             return out, spatial_mask, channel_mask
         mask = mask_or_ones(frames, spatial_mask)
-        per_frame = self.channelwise_attention(masked_mean(frames, mask))
+        per_frame = mlp(masked_mean(frames, mask))
         channel_mask = per_frame.view(-1, self.num_frames, self.in_channels).mean(dim=1)
         return apply_attention(frames, mask, channel_mask, self.num_frames), spatial_mask, channel_mask
 

@@ -252,8 +252,10 @@ def test_authors_head_in_both_orders_with_a_non_default_eps(order, training):
 
 
 #: The layer's submodules that a user may hook or replace.
-SUBMODULES = ["dim_reduction", "dim_reduction.0", "spatial_mask_summary", "spatial_mask_summary.0",
-              "channelwise_attention", "channelwise_attention.0", "channelwise_attention.2"]
+SUBMODULES = ["dim_reduction", "dim_reduction.0", "dim_reduction.1", "spatial_mask_summary",
+              "spatial_mask_summary.0", "spatial_mask_summary.2", "channelwise_attention",
+              "channelwise_attention.0", "channelwise_attention.1", "channelwise_attention.2",
+              "channelwise_attention.3"]
 
 
 @pytest.mark.parametrize("implementation", ["fused", "reference"])
