@@ -1,11 +1,12 @@
 // Block-wide sum of the CUDA kernels that reduce a row per block.
 #pragma once
 
-#include "grid_stride.cuh"
+#include "launch_shape.cuh"
 
 namespace cosam::cuda {
 
-// Sum of v over the block, in a fixed order (shared-memory tree).
+// Sum of v over a block of kThreads threads, in a fixed order (shared-memory
+// tree); partial holds kThreads values.
 template <typename acc_t>
 __device__ inline acc_t block_sum(acc_t v, acc_t* partial) {
   partial[threadIdx.x] = v;
@@ -15,6 +16,7 @@ __device__ inline acc_t block_sum(acc_t v, acc_t* partial) {
     __syncthreads();
   }
   const acc_t total = partial[0];
+  // No thread may overwrite partial (a next block_sum) before all read it.
   __syncthreads();
   return total;
 }
