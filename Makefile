@@ -6,11 +6,12 @@
 # make wheel             a wheel for the installed torch, in dist/ (e.g. cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl)
 # make wheel-smoke       that wheel installed into a fresh venv outside the source tree and smoke-tested there (CI)
 # make ctest             the standalone CMake build of the op library and its C++ tests (CI)
+# make cuda-on-cpu       every CUDA kernel run on the CPU under the SIMT harness, plain, ASan+UBSan and TSan (CI)
 PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
 SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
 
-.PHONY: install demo test check-cuda-build benchmark benchmark-smoke wheel wheel-smoke ctest clean
+.PHONY: install demo test check-cuda-build benchmark benchmark-smoke wheel wheel-smoke ctest cuda-on-cpu clean
 
 .requirements-installed: requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
@@ -43,10 +44,19 @@ wheel: .requirements-installed
 wheel-smoke: .requirements-installed
 	PYTHON=$(PYTHON) bash scripts/wheel_smoke_test.sh
 
-ctest: .requirements-installed
-	cmake -S . -B build/cmake -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')"
+CMAKE_BUILD = cmake -S . -B build/cmake -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')" && \
 	cmake --build build/cmake --parallel $${MAX_JOBS:-$$(nproc)}
-	ctest --test-dir build/cmake --output-on-failure
+
+ctest: .requirements-installed
+	$(CMAKE_BUILD) --target cosam_ops_test
+	ctest --test-dir build/cmake --output-on-failure --label-exclude cuda_on_cpu
+
+# setarch -R: gcc's TSan runtime cannot map its shadow memory under the
+# address-space randomisation of recent kernels.
+cuda-on-cpu: .requirements-installed
+	cmake -S . -B build/cmake -DCOSAM_CUDA_ON_CPU_TESTS=ON
+	$(CMAKE_BUILD) --target cuda_on_cpu_test_plain cuda_on_cpu_test_asan cuda_on_cpu_test_tsan
+	setarch "$$(uname -m)" -R ctest --test-dir build/cmake --output-on-failure --label-regex cuda_on_cpu
 
 clean:
 	rm -rf build dist *.egg-info $(EXTENSION) cosam_ext/_build_info.json .requirements-installed
