@@ -1,13 +1,10 @@
 """ONNX export of a whole re-ID model (ResNet50 + COSAM_4,5, TP_avg) and the
 `cosam-reid export` command."""
-import argparse
-
 import onnx
-import pytest
 import torch
 from reid_testing import save_model, tiny_model
 
-from cosam_reid.commands import export as export_command
+from cosam_reid import cli
 from cosam_reid.deploy import compare_with_eager, export_onnx
 
 
@@ -29,17 +26,10 @@ def test_resnet50_cosam45_exports_in_standard_ops_with_a_dynamic_batch(tmp_path)
     assert max(differences.values()) <= 1e-4 * scale, differences
 
 
-def run_export(*argv):
-    parser = argparse.ArgumentParser()
-    export_command.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["export", *argv])
-    args.run(args)
-
-
 def test_export_command_writes_a_checked_model(tmp_path, capsys):
     checkpoint = save_model(tiny_model(cosam_blocks=(4, 5)), tmp_path / "checkpoint.pt")
     output = tmp_path / "reid.onnx"
-    run_export("--checkpoint", str(checkpoint), "--output", str(output))
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(output)]) == 0
     printed = capsys.readouterr().out
     assert output.exists() and "input 'clips' (B, 4, 3, 64, 32)" in printed
     for line in [line for line in printed.splitlines() if "largest difference" in line]:
@@ -47,9 +37,9 @@ def test_export_command_writes_a_checked_model(tmp_path, capsys):
     assert printed.count("largest difference") == 2
 
 
-def test_export_command_rejects_a_file_that_is_no_checkpoint(tmp_path):
+def test_export_command_rejects_a_file_that_is_no_checkpoint(tmp_path, capsys):
     not_a_checkpoint = tmp_path / "weights.pt"
     torch.save({"conv1.weight": torch.zeros(1)}, not_a_checkpoint)
-    with pytest.raises(ValueError, match="not a cosam_reid checkpoint"):
-        run_export("--checkpoint", str(not_a_checkpoint), "--output", str(tmp_path / "x.onnx"))
+    assert cli.main(["export", "--checkpoint", str(not_a_checkpoint), "--output", str(tmp_path / "x.onnx")]) == 2
+    assert "not a cosam_reid checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
