@@ -6,7 +6,8 @@ two stages:
     python wheel_smoke_test.py reid cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl
 
 layer: after `pip install cosam_ext` alone, the re-ID stack's dependencies
-are absent and the ops, the layer and `python -m cosam_ext.info` work.
+are absent, the ops, the layer and `python -m cosam_ext.info` work, and
+cosam-reid says which extra to install.
 reid: after `pip install cosam_ext[reid]`, the cosam-reid command works.
 """
 import importlib.util
@@ -65,20 +66,29 @@ def check_reid_dependencies_absent():
     assert not present, f"`pip install cosam_ext` installed {present}, which only the reid extra should bring"
 
 
+def check_cli_names_the_extra():
+    """Without the extra, cosam-reid fails with the install command to run."""
+    result = subprocess.run([cli_path(), "--help"], capture_output=True, text=True)
+    assert result.returncode != 0 and "pip install cosam_ext[reid]" in result.stderr, result.stderr
+
+
 def check_info():
     info = subprocess.run([sys.executable, "-m", "cosam_ext.info"], capture_output=True, text=True, check=True)
     print(info.stdout)
     assert f"torch          {torch.__version__}" in info.stdout, info.stdout
 
 
+def cli_path():
+    return os.path.join(os.path.dirname(sys.executable), "cosam-reid")
+
+
 def check_cli():
-    cli = os.path.join(os.path.dirname(sys.executable), "cosam-reid")
-    usage = subprocess.run([cli, "--help"], capture_output=True, text=True, check=True).stdout
+    usage = subprocess.run([cli_path(), "--help"], capture_output=True, text=True, check=True).stdout
     assert "demo" in usage, usage
 
 
 STAGES = {
-    "layer": (check_reid_dependencies_absent, check_ops, check_layer, check_info),
+    "layer": (check_reid_dependencies_absent, check_ops, check_layer, check_info, check_cli_names_the_extra),
     "reid": (check_cli,),
 }
 
