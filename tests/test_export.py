@@ -181,6 +181,15 @@ def test_torch_export_dynamic_batch_keeps_the_cosam_ops(rank):
         torch.testing.assert_close(exported.module()(x), layer(x), rtol=0, atol=0)
 
 
+def test_decomposition_table_removes_the_cosam_ops_from_an_exported_program():
+    layer = make_layer(4)
+    x = make_input(layer, 2, 5)
+    decomposed = torch.export.export(layer, (x,)).run_decompositions(ops.decompositions())
+    targets = [str(node.target) for node in decomposed.graph.nodes if node.op == "call_function"]
+    assert targets and not [target for target in targets if target.startswith("cosam.")]
+    torch.testing.assert_close(decomposed.module()(x), layer(x), rtol=RTOL, atol=ATOL)
+
+
 def test_jit_trace():
     layer = make_layer(4)
     x = make_input(layer, 2, 5)
