@@ -1,5 +1,6 @@
-// The device-independent part of the cosam ops: the GEMM algebra of
-// ../shared/DESIGN.md section 2, written once against ATen. A backend supplies
+// The device-independent part of the cosam ops: the GEMM algebra that
+// skips the cost volume (docs/design.md, "Why the cost volume never has to
+// exist"), written once against ATen. A backend supplies
 // the fused elementwise kernels as static members of `Kernels`:
 //
 //   normalize(x, fb, eps) -> (z, mean, stdev)
