@@ -35,10 +35,10 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
     Returns (B*N, K, H, W).
     """
     if materialising_is_cheaper(x, weight.shape[0], num_frames):
-        if not torch.compiler.is_compiling():
+        if not (torch.compiler.is_compiling() or torch.jit.is_tracing()):
             # The compiled op on no clips runs its argument checks and nothing
             # else: bad input is reported as on the fused order. (A traced
-            # graph has the fake kernels' checks and needs no such node.)
+            # graph has no use for such a node.)
             ncc_summary_op(x[:0], weight, bias, num_frames, eps)
         volume = ncc_cost_volume(x, num_frames, eps)
         return torch.nn.functional.conv2d(volume, weight.reshape(weight.shape[0], -1, 1, 1), bias)
