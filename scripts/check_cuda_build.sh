@@ -6,7 +6,10 @@
 # temporary directory: the source tree's cosam_ext/_C.abi3.so belongs to the
 # CPU torch and is left alone. Then loads the result in that venv and checks
 # that the CUDA and AutocastCUDA kernels are registered and the CPU ops run.
-# Any compile, link or load error makes it exit non-zero.
+# ptxas reports each kernel's registers, spills and static shared memory
+# (-Xptxas -v, in the log); a spill, or more static shared memory than a
+# block may have (48 KiB), fails the check. Any compile, link or load error
+# makes it exit non-zero.
 #
 #   COSAM_CUDA_VENV       the venv (default ~/.cache/cosam_ext/venv-cu130)
 #   TORCH_CUDA_ARCH_LIST  architectures to compile (default 9.0: one is
@@ -35,12 +38,47 @@ echo "check_cuda_build: building with TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIS
   CPATH="$SITE/nvidia/cu13/include${CPATH:+:$CPATH}" \
   TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} \
   MAX_JOBS=${MAX_JOBS:-2} \
+  NVCC_APPEND_FLAGS="-Xptxas -v${NVCC_APPEND_FLAGS:+ $NVCC_APPEND_FLAGS}" \
     "$VENV/bin/python" setup.py -q build_ext --build-lib "$BUILD/lib" --build-temp "$BUILD/temp"
-)
+) 2>&1 | tee "$BUILD/build.log"
+
+# ptxas prints, per kernel, "Compiling entry function '<mangled>'" and then
+# "Used N registers, ... S bytes smem" and "B bytes stack frame, T bytes
+# spill stores, L bytes spill loads".
+echo "check_cuda_build: ptxas resources per kernel (sm_90):"
+"$VENV/bin/python" - "$BUILD/build.log" <<'PY'
+import re
+import subprocess
+import sys
+
+SHARED_LIMIT = 48 * 1024  # static shared memory per block
+kernels, kernel = {}, None
+for line in open(sys.argv[1], errors="replace"):
+    if m := re.search(r"Compiling entry function '(\w+)'", line):
+        kernel = kernels.setdefault(m.group(1), {})
+    elif kernel is not None and (m := re.search(r"Used (\d+) registers", line)):
+        kernel["registers"] = int(m.group(1))
+        smem = re.search(r"(\d+) bytes smem", line)
+        kernel["smem"] = int(smem.group(1)) if smem else 0
+    elif kernel is not None and (m := re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", line)):
+        kernel["spills"] = int(m.group(1)) + int(m.group(2))
+if not kernels:
+    sys.exit("check_cuda_build: no ptxas report in the build log (-Xptxas -v not applied?)")
+names = subprocess.run(["c++filt"], input="\n".join(kernels), capture_output=True, text=True).stdout.split("\n")
+failed = False
+for (mangled, info), name in zip(kernels.items(), names):
+    name = re.sub(r"\(.*", "", name)
+    print(f"  {info.get('registers', '?'):>4} registers {info.get('smem', 0):>6} B smem "
+          f"{info.get('spills', 0):>4} B spilled  {name}")
+    if info.get("spills", 0) > 0 or info.get("smem", 0) > SHARED_LIMIT:
+        print(f"check_cuda_build: {name}: spills registers or exceeds {SHARED_LIMIT} B of static shared memory")
+        failed = True
+sys.exit(1 if failed else 0)
+PY
 
 # The built library beside a copy of the Python package, imported from there
 # (not from the source tree).
-cp "$ROOT"/cosam_ext/*.py "$BUILD/lib/cosam_ext/"
+(cd "$ROOT" && find cosam_ext -name '*.py' -exec cp --parents {} "$BUILD/lib/" \;)
 cd "$BUILD/lib"
 "$VENV/bin/python" - <<'PY'
 import os
