@@ -26,7 +26,7 @@
 
 #include <tuple>
 
-#include "ncc_checks.h"
+#include "op_checks.h"
 
 namespace cosam {
 

@@ -1,5 +1,5 @@
 """Shape checks of the ops' arguments in Python, for the fake kernels and the
-Python-defined op (the compiled ops check theirs in csrc/ncc_checks.h).
+Python-defined op (the compiled ops check theirs in csrc/op_checks.h).
 torch._check keeps them valid on symbolic sizes."""
 import torch
 

@@ -10,7 +10,7 @@
 #include <tuple>
 #include <vector>
 
-#include "../ncc_checks.h"
+#include "../op_checks.h"
 
 namespace cosam::cpu {
 

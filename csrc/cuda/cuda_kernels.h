@@ -8,7 +8,7 @@
 #include <optional>
 #include <tuple>
 
-#include "../ncc_checks.h"
+#include "../op_checks.h"
 
 namespace cosam::cuda {
 

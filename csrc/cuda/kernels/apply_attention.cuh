@@ -7,7 +7,7 @@
 
 #include <ATen/OpMathType.h>
 
-#include "../../ncc_checks.h"
+#include "../../op_checks.h"
 #include "block_sum.cuh"
 #include "column_tiles.cuh"
 

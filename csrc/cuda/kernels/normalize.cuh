@@ -8,7 +8,7 @@
 
 #include <cmath>
 
-#include "../../ncc_checks.h"
+#include "../../op_checks.h"
 #include "column_tiles.cuh"
 
 namespace cosam::cuda {

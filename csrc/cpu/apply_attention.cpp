@@ -9,7 +9,7 @@
 
 #include <vector>
 
-#include "../ncc_checks.h"
+#include "../op_checks.h"
 #include "cpu_kernels.h"
 
 namespace cosam::cpu {

@@ -6,7 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
-#include "../ncc_checks.h"
+#include "../op_checks.h"
 #include "cpu_kernels.h"
 
 namespace cosam::cpu {

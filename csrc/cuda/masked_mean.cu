@@ -4,7 +4,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <torch/library.h>
 
-#include "../ncc_checks.h"
+#include "../op_checks.h"
 #include "cuda_kernels.h"
 #include "kernels/masked_mean.cuh"
 
