@@ -1,5 +1,5 @@
-"""The oracle itself (cosam_ext.reference) against the semantics of DESIGN.md
-section 1, written out element by element on tiny float64 inputs."""
+"""The oracle itself (cosam_ext.reference) against the semantics of docs/design.md
+("What the layer computes"), written out element by element on tiny float64 inputs."""
 import math
 
 import pytest
