@@ -32,13 +32,13 @@
 #define SIMT_TSAN 1
 #endif
 
-thread_local dim3 threadIdx;
-thread_local dim3 blockIdx;
-thread_local dim3 blockDim;
-thread_local dim3 gridDim;
-
 namespace simt {
 namespace {
+
+thread_local dim3 thread_index_now;
+thread_local dim3 block_index_now;
+thread_local dim3 block_shape_now;
+thread_local dim3 grid_shape_now;
 
 // Sanitizers keep their own frames on a fiber's stack: more than the kernels.
 constexpr size_t kStackBytes = 256 * 1024;
@@ -170,7 +170,7 @@ void fiber_main() {
 
 void resume(Worker& worker, Fiber& fiber) {
   worker.current = &fiber;
-  threadIdx = fiber.index;
+  thread_index_now = fiber.index;
 #if SIMT_TSAN
   __tsan_release(&handoff_token);
   __tsan_switch_to_fiber(fiber.tsan_fiber, __tsan_switch_to_fiber_no_sync);
@@ -191,10 +191,11 @@ std::vector<int64_t> ordered(int64_t count, Order order, uint64_t seed) {
 
 // Runs one block on this OS thread; returns what went wrong, or "".
 std::string run_block(Worker& worker, int64_t block, int threads, const Options& options) {
-  blockIdx = dim3(static_cast<unsigned>(block));
+  block_index_now = dim3(static_cast<unsigned>(block));
   for (int t = 0; t < threads; ++t) {
     Fiber& fiber = *worker.fibers[t];
-    fiber.index = dim3(t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y));
+    const dim3& shape = block_shape_now;
+    fiber.index = dim3(t % shape.x, t / shape.x % shape.y, t / (shape.x * shape.y));
     fiber.state.store(State::ready, std::memory_order_relaxed);
     fiber.barriers.store(0, std::memory_order_relaxed);
     getcontext(&fiber.context);
@@ -235,6 +236,11 @@ std::string run_block(Worker& worker, int64_t block, int threads, const Options&
 
 }  // namespace
 
+const dim3& thread_index() { return thread_index_now; }
+const dim3& block_index() { return block_index_now; }
+const dim3& block_shape() { return block_shape_now; }
+const dim3& grid_shape() { return grid_shape_now; }
+
 const char* name_of(Order order) {
   switch (order) {
     case Order::forward: return "forward";
@@ -266,8 +272,8 @@ void launch(const std::string& kernel, int64_t blocks, dim3 threads,
     worker.tsan_scheduler = __tsan_get_current_fiber();
 #endif
     this_worker = &worker;
-    blockDim = threads;
-    gridDim = dim3(static_cast<unsigned>(blocks));
+    block_shape_now = threads;
+    grid_shape_now = dim3(static_cast<unsigned>(blocks));
     for (int64_t i; (i = next.fetch_add(1)) < blocks;) {
       const std::string problem = run_block(worker, order[i], per_block, options);
       if (!problem.empty()) {

@@ -29,10 +29,20 @@ struct dim3 {
       : x(x), y(y), z(z) {}
 };
 
-extern thread_local dim3 threadIdx;
-extern thread_local dim3 blockIdx;
-extern thread_local dim3 blockDim;
-extern thread_local dim3 gridDim;
+namespace simt {
+// The running thread's built-in indices. Functions rather than extern
+// thread_local variables: GCC's UBSan reports a null pointer on reading an
+// extern thread_local object through its TLS wrapper on a fiber's stack.
+const dim3& thread_index();
+const dim3& block_index();
+const dim3& block_shape();
+const dim3& grid_shape();
+}  // namespace simt
+
+#define threadIdx (::simt::thread_index())
+#define blockIdx (::simt::block_index())
+#define blockDim (::simt::block_shape())
+#define gridDim (::simt::grid_shape())
 
 // A barrier across the threads of the calling block.
 void __syncthreads();
