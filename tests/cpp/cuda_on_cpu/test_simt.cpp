@@ -81,6 +81,13 @@ __global__ void early_return_kernel(double* out) {
   out[threadIdx.x] = 1;
 }
 
+// Hidden (run by name only): the race of a block sum without its first
+// barrier, for the TSan build to report.
+const Register planted_race_case("_block_sum_without_first_barrier", [] {
+  const auto x = at::randn({5, kThreads}, at::kDouble);
+  row_sums_right_in_every_order<Bug::no_first_barrier>(x);
+});
+
 const Register simt_case("simt", [] {
   at::manual_seed(0);
   // Indices: 3 blocks of 32x8 threads, each thread exactly once.
@@ -97,9 +104,15 @@ const Register simt_case("simt", [] {
   // Reductions: 5 blocks, each its own row.
   const auto x = at::randn({5, kThreads}, at::kDouble);
   if (!row_sums_right_in_every_order<Bug::none>(x)) fail("simt: block_sum is wrong");
+#if defined(__SANITIZE_THREAD__)
+  // Under TSan the race itself is the finding: the case below, run as a
+  // child process, must end in a ThreadSanitizer report.
+  expect_race_report("_block_sum_without_first_barrier", "buggy_block_sum");
+#else
   if (row_sums_right_in_every_order<Bug::no_first_barrier>(x)) {
     fail("simt: a block sum without its first barrier went unnoticed");
   }
+#endif
   if (row_sums_right_in_every_order<Bug::tree_one_step_short>(x)) {
     fail("simt: a reduction tree one step short went unnoticed");
   }

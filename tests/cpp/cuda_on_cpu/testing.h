@@ -14,7 +14,8 @@
 
 namespace cuda_on_cpu {
 
-// A test case registers itself by name (main runs one, or all).
+// A test case registers itself by name (main runs the named ones, or all
+// but those whose name starts with '_').
 using Case = std::function<void()>;
 std::map<std::string, Case>& cases();
 struct Register {
@@ -44,7 +45,7 @@ struct Shape {
 
 // The sweep around B=1 N=3 D=9 P=11x3: D in {1 if allowed, 2, 7, 33, 70,
 // 256}, P in {1, 31, 32, 33, 77, 128}, N in {2, 8}, B = 3, one size at a
-// time, and corners; --quick keeps a few of them.
+// time, and corners, one with P = 391; --quick keeps five of them.
 std::vector<Shape> sweep(int64_t min_channels);
 // The shapes also run in reverse and shuffled orders (and with more than one
 // block at a time), where every result must have the same bits.
@@ -99,6 +100,10 @@ void expect_matches(const std::string& what, const at::Tensor& actual, const at:
 
 // Checks that two runs in different orders gave the same bits.
 void expect_same_bits(const std::string& what, const at::Tensor& actual, const at::Tensor& expected);
+
+// Runs this program's hidden case `name` in a child process and checks that
+// it ends in a ThreadSanitizer data-race report mentioning `needle`.
+void expect_race_report(const std::string& name, const std::string& needle);
 
 // Checks that body throws an error whose message contains `needle`.
 void expect_throws(const std::string& what, const std::function<void()>& body, const std::string& needle);
