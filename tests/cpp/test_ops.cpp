@@ -1,6 +1,6 @@
 // C++ tests of the standalone op library (ctest): the cosam ops called
 // through the dispatcher, as a C++ user of libcosam_ops calls them, against
-// naive loops over their definitions (README, "What is computed"), and
+// naive loops over their definitions (docs/design.md, "What the layer computes"), and
 // each backward op against central differences of its forward op.
 //
 //   cosam_ops_test <case>    one of ncc_cost_volume, ncc_summary, apply_attention
