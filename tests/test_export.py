@@ -60,8 +60,19 @@ def batch_dim(layer, rank):
 
 
 def export_onnx(module, x, dynamic_shapes):
-    program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=(dynamic_shapes,), verbose=False)
+    with ops.onnx_decompositions():
+        program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=(dynamic_shapes,), verbose=False)
     return program.model_proto
+
+
+def test_onnx_decompositions_are_scoped():
+    # Outside the context torch.compile must see no decomposition of the
+    # cosam ops (inductor refuses a fallback for an op that has one, in CI).
+    table = torch._decomp.decomposition_table
+    assert not any(op in table for op in ops.decompositions())
+    with ops.onnx_decompositions():
+        assert all(op in table for op in ops.decompositions())
+    assert not any(op in table for op in ops.decompositions())
 
 
 def run_onnx(model_proto, x):
@@ -139,7 +150,8 @@ def test_onnx_dynamo_of_an_exported_program():
     layer = make_layer(2)
     x = make_input(layer, 2, 5)
     exported = torch.export.export(layer, (x,), dynamic_shapes=(batch_dim(layer, 5),))
-    model_proto = torch.onnx.export(exported, dynamo=True, verbose=False).model_proto
+    with ops.onnx_decompositions():
+        model_proto = torch.onnx.export(exported, dynamo=True, verbose=False).model_proto
     assert not non_standard_domains(model_proto)
     assert_onnx_matches_eager(model_proto, layer, [make_input(layer, 1, 5), make_input(layer, 3, 5)])
 

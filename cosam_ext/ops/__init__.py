@@ -18,11 +18,11 @@ The schemas are in csrc/ops.cpp and the kernels in csrc/<backend>/. Here:
 from .. import _C  # noqa: F401  (registers torch.ops.cosam.*)
 from . import channel_attention_op  # noqa: F401  (defines cosam::channel_attention: first)
 from . import autocast, autograd, fake  # noqa: F401  (registrations)
-from .decompositions import decompositions
+from .decompositions import decompositions, onnx_decompositions
 from .dispatch import MATERIALISE_BELOW, materialising_is_cheaper
 from .functions import DEFAULT_EPS, apply_attention, channel_attention, masked_mean, ncc_cost_volume, ncc_summary
 
 __all__ = [
     "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "channel_attention", "DEFAULT_EPS",
-    "MATERIALISE_BELOW", "materialising_is_cheaper", "decompositions",
+    "MATERIALISE_BELOW", "materialising_is_cheaper", "decompositions", "onnx_decompositions",
 ]
