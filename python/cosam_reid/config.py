@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional
 import yaml
 
 DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "default.yaml")
-RECIPES = os.path.join(os.path.dirname(__file__), "configs", "recipes")
+CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
+RECIPES = os.path.join(CONFIGS, "recipes")
 
 
 class ConfigError(ValueError):
@@ -128,14 +129,17 @@ def load_config(path=None, overrides=()) -> Config:
 
 
 def resolve_config_path(path) -> str:
-    """path itself when it exists, else the packaged recipe it names
-    ("table2_cross_dataset/mars_to_dukemtmc_cosam45", with or without .yaml)."""
+    """path itself when it exists, else the packaged config ("masks") or
+    recipe ("table2_cross_dataset/mars_to_dukemtmc_cosam45") it names, with
+    or without .yaml."""
     if os.path.exists(path):
         return path
-    for candidate in (os.path.join(RECIPES, path), os.path.join(RECIPES, f"{path}.yaml")):
-        if os.path.isfile(candidate):
-            return candidate
-    raise FileNotFoundError(f"config file not found: {path} (nor a recipe of that name in {RECIPES})")
+    for folder in (CONFIGS, RECIPES):
+        for candidate in (os.path.join(folder, path), os.path.join(folder, f"{path}.yaml")):
+            if os.path.isfile(candidate):
+                return candidate
+    raise FileNotFoundError(f"config file not found: {path} (nor a packaged config or recipe of that name in "
+                            f"{CONFIGS})")
 
 
 def default_config() -> Config:

@@ -13,10 +13,12 @@ from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset, load_frame
 from cosam_reid.data.transforms import EvalTransform
 from cosam_reid.evaluation import Protocol
 from cosam_reid.evaluation.features import clip_indices
+from cosam_reid.evaluation.mask_quality import score_frame
 from cosam_reid.evaluation.pipeline import EvaluationFeatures
 from cosam_reid.visualize.cmc import CMC_FIGURE_SIZE, cmc_figure, cmc_result
 from cosam_reid.visualize.figures import DPI, FRAME_PANEL, save_figure, select_tracklets
-from cosam_reid.visualize.masks import CHANNEL_PANEL_WIDTH, capture_masks, tracklet_masks_figure
+from cosam_reid.models.masks import capture_masks
+from cosam_reid.visualize.masks import CHANNEL_PANEL_WIDTH, tracklet_masks_figure
 from cosam_reid.visualize.ranks import (MATCH_COLOUR, MISMATCH_COLOUR, dataset_ranks_figure, rank_gallery,
                                        ranks_figure)
 from matplotlib.colors import to_rgba
@@ -323,3 +325,24 @@ def test_visualize_needs_a_selection(checkpoints, tmp_path, capsys):
                   "--output", str(tmp_path / "masks.png")])
     assert exit_info.value.code == 2 and "--tracklets: expected at least one argument" in capsys.readouterr().err
     assert not (tmp_path / "masks.png").exists()
+
+
+def test_silhouettes_are_outlined_and_each_mask_panel_carries_its_auc():
+    torch.manual_seed(0)
+    model = tiny_model(cosam_blocks=(5,)).eval()
+    tracklets = tiny_tracklets(num_identities=1, tracklets_per_identity=1, frames=(4, 4))
+    silhouettes = {}
+    for frame in tracklets[0].frames:
+        silhouette = np.zeros(frame.shape[:2], dtype=bool)
+        silhouette[10:60, 8:28] = True
+        silhouettes[id(frame)] = silhouette
+    figure = tracklet_masks_figure(model, tracklets, silhouette=lambda frame: silhouettes[id(frame)])
+    mask_panels = [axes for axes in figure.axes if len(axes.images) == 2]
+    frame_panels = [axes for axes in figure.axes if len(axes.images) == 1 and axes.get_ylabel() != "spatial mask"]
+    assert len(mask_panels) == TINY_FRAMES and all(axes.collections for axes in mask_panels + frame_panels)
+    clip = torch.stack([EvalTransform(TINY_INPUT_SIZE)(load_frame(frame)) for frame in tracklets[0].frames])
+    spatial = capture_masks(model, clip[None])[0].spatial
+    for frame, axes in enumerate(mask_panels):
+        truth = silhouettes[id(tracklets[0].frames[frame])]
+        mask = F.interpolate(spatial[:, frame:frame + 1], size=truth.shape, mode="bilinear", align_corners=False)
+        assert axes.get_xlabel() == f"AUC {score_frame(mask[0, 0].numpy(), truth).auc:.2f}"

@@ -4,6 +4,7 @@ import json
 
 from ..config import load_config
 from ..evaluation import EvaluationFeatures, Protocol, evaluate_checkpoint
+from ..evaluation.mask_quality import evaluate_checkpoint_masks
 from . import options
 
 #: option -> the config key it sets when given.
@@ -33,6 +34,9 @@ def add_parser(subparsers):
     what.add_argument("--features", metavar="PATH", help="saved test features (from --save-features); no model needed")
     what.add_argument("--save-features", metavar="PATH",
                       help="also save the test features ({split} is replaced by the split id)")
+    what.add_argument("--masks", action="store_true",
+                      help="also score the checkpoint's COSAM spatial masks against the person silhouettes of a "
+                           "synthetic test set: AUC, mean mask on and off the person, per layer")
     options.add_config(what)
     keys = parser.add_argument_group(
         "config keys", "each option, when given, sets its key over the config: --root and --workers data.root and "
@@ -54,6 +58,8 @@ def add_parser(subparsers):
 
 def run(args):
     config = load_config(args.config, option_overrides(args) + list(args.overrides))
+    if args.masks and not args.checkpoint:
+        raise ValueError("--masks scores a model's masks: pass --checkpoint")
     if args.features:
         result = EvaluationFeatures.load(args.features).evaluate(Protocol.from_options(config.evaluation))
     elif args.checkpoint:
@@ -62,6 +68,9 @@ def run(args):
     else:
         raise ValueError("nothing to evaluate: pass --checkpoint (a trained model) or --features (saved test features)")
     print(result)
+    if args.masks:
+        print(evaluate_checkpoint_masks(args.checkpoint, config.evaluation, config.data.root,
+                                        num_workers=config.data.num_workers))
 
 
 def option_overrides(args):

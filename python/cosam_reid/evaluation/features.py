@@ -61,7 +61,7 @@ def describe_sampling(clip_length: int, sampling: str = "dense", num_frames: Opt
     return f"evenly: {num_frames} evenly spaced frames in {clip_length}-frame clips, clip features averaged"
 
 
-class _ClipRequests(torch.utils.data.Dataset):
+class ClipRequests(torch.utils.data.Dataset):
     """Item i: (the i-th clip of the plan as an (N, 3, H, W) tensor, the index
     of its tracklet). A DataLoader over it loads frames in worker processes."""
 
@@ -103,7 +103,7 @@ def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: S
     was_training = is_module and model.training
     if is_module:
         model.eval()
-    clips = torch.utils.data.DataLoader(_ClipRequests(tracklets, transform, clip_length, sampling, num_frames),
+    clips = torch.utils.data.DataLoader(ClipRequests(tracklets, transform, clip_length, sampling, num_frames),
                                         batch_size=clips_per_batch, num_workers=num_workers)
     sums, counts = None, torch.zeros(len(tracklets), dtype=torch.float64)
     try:
