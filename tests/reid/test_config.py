@@ -153,6 +153,12 @@ def test_a_packaged_recipe_is_found_by_its_name(tmp_path):
         load_config("table9/none")
 
 
+def test_a_packaged_config_is_found_by_its_name():
+    masks = load_config("masks")
+    assert masks == load_config("masks.yaml") == load_config(os.path.join(RECIPES_DIR, "..", "masks.yaml"))
+    assert (masks.model.cosam_blocks, tuple(masks.data.input_size)) == ([3], (128, 64))
+
+
 @pytest.mark.parametrize("recipe, attention, cosam_blocks", [
     ("table3_attention/mars_spatial.yaml", "spatial", ["block4", "block5"]),
     ("table4_cosam_positions/resnet50_cosam2_dukemtmc.yaml", "both", ["block2"]),
