@@ -122,6 +122,8 @@ BUILD_INFO = {
 
 # What cosam_reid imports beyond torch and numpy: `pip install cosam_ext[reid]`.
 REID_REQUIREMENTS = ["scipy", "pillow", "tqdm", "pyyaml", "matplotlib"]
+# What ONNX export (cosam_reid.deploy, `cosam-reid export`) needs: `pip install cosam_ext[onnx]`.
+ONNX_REQUIREMENTS = ["onnx", "onnxruntime", "onnxscript"]
 
 
 def extension():
@@ -185,5 +187,5 @@ setup(
     # The library loads only into the torch minor version it was built
     # against: pin it, so that pip keeps (or fetches) that one.
     install_requires=[f"torch=={build.major_minor(torch.__version__)}.*", "numpy"],
-    extras_require={"reid": REID_REQUIREMENTS},
+    extras_require={"reid": REID_REQUIREMENTS, "onnx": ONNX_REQUIREMENTS},
 )

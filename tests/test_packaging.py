@@ -164,6 +164,7 @@ def test_setup_refuses_a_source_file_in_no_set(tmp_path):
 
 
 REID_REQUIREMENTS = {"scipy", "pillow", "tqdm", "pyyaml", "matplotlib"}
+ONNX_REQUIREMENTS = {"onnx", "onnxruntime", "onnxscript"}
 
 
 def wheel_requirements(root):
@@ -182,17 +183,18 @@ def wheel_requirements(root):
     return requirements
 
 
-def test_wheel_requires_only_torch_and_numpy_and_the_reid_stack_comes_with_an_extra(tmp_path):
+def test_wheel_requires_only_torch_and_numpy_and_the_reid_stack_and_export_come_with_extras(tmp_path):
     copy_setup_files(tmp_path)
     assert wheel_requirements(tmp_path) == {
         None: {f"torch=={_build.major_minor(torch.__version__)}.*", "numpy"},
         'extra == "reid"': REID_REQUIREMENTS,
+        'extra == "onnx"': ONNX_REQUIREMENTS,
     }
 
 
-def test_requirements_txt_installs_the_reid_extra_too():
+def test_requirements_txt_installs_the_extras_too():
     # make demo and make test install requirements.txt, then the package
     # without its dependencies: the re-ID stack's must be in that file.
     with open(os.path.join(ROOT, "requirements.txt")) as file:
         listed = {re.match(r"[\w.-]*", line.strip()).group().lower() for line in file}
-    assert REID_REQUIREMENTS <= listed
+    assert REID_REQUIREMENTS | ONNX_REQUIREMENTS <= listed
