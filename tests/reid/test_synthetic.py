@@ -1,15 +1,21 @@
 """The synthetic generator writes the MARS layout, and the MARS loader reads it back."""
+import dataclasses
+import glob
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import scipy.io
 from PIL import Image
+from scipy import ndimage
 
 from cosam_reid import cli
 from cosam_reid.datasets import build_dataset, load_mars
-from cosam_reid.datasets.synthetic import SyntheticConfig, ensure_dataset, generate
+from cosam_reid.datasets.synthetic import (SUPERSAMPLE, VIEWS, Camera, SyntheticConfig, ensure_dataset, generate,
+                                           has_silhouettes, load_silhouette, random_appearance, render_tracklet,
+                                           scene_panorama, silhouette_path)
 
 SMALL = dict(num_identities=8, num_cameras=3, cameras_per_identity=(2, 3), tracklets_per_camera=(1, 2),
              tracklet_length=(3, 5), num_distractors=2, num_junk=1, image_size=(32, 16), seed=3)
@@ -121,7 +127,167 @@ def test_the_synth_command_writes_what_the_registry_then_reuses(tmp_path, capsys
     assert {t.pid for t in again.query} <= {3, 4}
 
 
-@pytest.mark.parametrize("settings", [dict(difficulty=1.5), dict(num_cameras=1), dict(tracklet_length=(0, 3))])
+@pytest.mark.parametrize("settings", [dict(difficulty=1.5), dict(num_cameras=1), dict(tracklet_length=(0, 3)),
+                                      dict(clutter=1.5), dict(occlusion=-0.1), dict(occlusion=float("nan"))])
 def test_invalid_settings(settings):
     with pytest.raises(ValueError):
         SyntheticConfig(**settings)
+
+
+def frame_paths(dataset_dir):
+    return sorted(glob.glob(os.path.join(dataset_dir, "bbox_t*", "*", "*.jpg")))
+
+
+def test_every_frame_has_a_binary_silhouette_of_its_size(small_dataset):
+    dataset_dir, manifest = small_dataset
+    frames = frame_paths(dataset_dir)
+    assert len(frames) == manifest["train_frames"] + manifest["test_frames"]
+    assert manifest["silhouettes"] == "silhouettes" and has_silhouettes(dataset_dir)
+    assert len(glob.glob(os.path.join(dataset_dir, "silhouettes", "*", "*", "*.png"))) == len(frames)
+    for frame in frames:
+        silhouette = Image.open(silhouette_path(frame))
+        assert silhouette.mode == "L" and silhouette.size == Image.open(frame).size == (16, 32)
+        assert set(np.unique(np.asarray(silhouette))) <= {0, 255}
+        assert load_silhouette(frame).dtype == np.bool_
+
+
+def test_silhouette_path():
+    assert silhouette_path(os.path.join("data", "synthetic", "bbox_test", "0003", "0003C2T0001F005.jpg")) == \
+        os.path.join("data", "synthetic", "silhouettes", "bbox_test", "0003", "0003C2T0001F005.png")
+    assert silhouette_path(os.path.join("bbox_train", "00-1", "00-1C1T0001F001.jpg")) == \
+        os.path.join("silhouettes", "bbox_train", "00-1", "00-1C1T0001F001.png")
+    for wrong in ("0003C2T0001F005.jpg", os.path.join("d", "frames", "0003", "0003C2T0001F005.jpg"),
+                  os.path.join("d", "bbox_test", "0003", "0003C2T0001F005.png")):
+        with pytest.raises(ValueError, match="not a frame of the synthetic dataset"):
+            silhouette_path(wrong)
+
+
+def test_junk_silhouettes_are_empty_and_every_person_shows(small_dataset):
+    dataset_dir = small_dataset[0]
+    tracklets = {}
+    for frame in frame_paths(dataset_dir):
+        tracklets.setdefault(os.path.basename(frame)[:11], []).append(load_silhouette(frame))
+    assert any(name.startswith("0000") for name in tracklets)  # distractors have their own figures
+    for name, silhouettes in tracklets.items():
+        if name.startswith("00-1"):
+            assert not np.any(silhouettes), name
+        else:
+            assert any(s.any() for s in silhouettes), name
+
+
+def test_unoccluded_silhouettes_are_whole_centred_figures(tmp_path):
+    dataset_dir = str(tmp_path / "synthetic")
+    generate(dataset_dir, SyntheticConfig(**dict(SMALL, image_size=(64, 32), difficulty=0.0, occlusion=0.0,
+                                                 num_junk=0)), verbose=False)
+    for frame in frame_paths(dataset_dir):
+        silhouette = load_silhouette(frame)
+        rows, columns = np.nonzero(silhouette)
+        assert 0.03 < silhouette.mean() < 0.6, frame
+        assert 12 <= (columns.min() + columns.max()) / 2 <= 20, frame  # of 32 columns
+        assert rows.min() < 16 and rows.max() > 56, frame  # head to feet, of 64 rows
+
+
+MAGENTA, CYAN = np.array([255.0, 0, 255]), np.array([0.0, 255, 255])  # in no clothing colour
+
+
+def coloured(appearance, colour):
+    fields = ("skin", "hair", "top", "top_secondary", "bottom", "shoes")
+    return dataclasses.replace(appearance, **{f: colour for f in fields},
+                               backpack=None if appearance.backpack is None else colour)
+
+
+@pytest.mark.parametrize("occlusion", [0.0, 1.0])
+def test_the_silhouette_is_where_the_target_shows(occlusion):
+    # A magenta target among cyan passers-by and bystanders on a grey scene,
+    # through a camera that changes no colour: inside the figure's edges the
+    # silhouette is exactly the frame's magenta, and never on visible cyan.
+    config = SyntheticConfig(**dict(SMALL, image_size=(64, 32), difficulty=0.0, occlusion=occlusion))
+    height, width = (s * SUPERSAMPLE for s in config.image_size)
+    frames_with_others = 0
+    for seed in range(24):  # enough tracklets for passers-by, bystanders and objects in view
+        rng = np.random.default_rng(seed)
+        target, other = coloured(random_appearance(rng), MAGENTA), coloured(random_appearance(rng), CYAN)
+        camera = Camera(background=np.full((height, 4 * width, 3), 128.0), gain=np.ones(3), brightness=1.0,
+                        blur=0.0, noise=0.0, jpeg_quality=90, view=VIEWS[seed % 4], scale=0.95)
+        frames, silhouettes = render_tracklet(target, camera, 8, [target, other], config, rng)
+        for frame, silhouette in zip(frames, silhouettes):
+            pixels, silhouette = np.asarray(frame, dtype=int), np.asarray(silhouette) == 255
+            # Over half magenta, as the silhouette is over half target: green below half the scene's.
+            shows = (pixels[..., 0] > 120) & (pixels[..., 1] < 64) & (pixels[..., 2] > 120)
+            others = (pixels[..., 0] < 50) & (pixels[..., 1] > 200) & (pixels[..., 2] > 200)
+            assert np.sum(ndimage.binary_erosion(silhouette) & ~shows) <= 2  # rounding at the threshold
+            assert not np.any(ndimage.binary_erosion(shows) & ~silhouette)
+            assert not np.any(silhouette & others)
+            frames_with_others += others.any()
+    assert (frames_with_others > 0) == (occlusion > 0)
+
+
+def test_clutter_and_occlusion_default_to_the_difficulty(tmp_path):
+    config = dict(SMALL, num_identities=4, num_distractors=0, num_junk=0, difficulty=0.3)
+    variants = {"same": dict(), "explicit": dict(clutter=0.3, occlusion=0.3), "clutter": dict(clutter=1.0),
+                "occlusion": dict(occlusion=1.0)}
+    for name, knobs in variants.items():
+        generate(str(tmp_path / name), SyntheticConfig(**config, **knobs), verbose=False)
+
+    def frame_bytes(name):
+        return [open(f, "rb").read() for f in frame_paths(str(tmp_path / name))]
+
+    assert frame_bytes("same") == frame_bytes("explicit")
+    assert frame_bytes("clutter") != frame_bytes("same") and frame_bytes("occlusion") != frame_bytes("same")
+
+
+def test_clutter_covers_more_of_the_scene():
+    def covered(clutter):
+        # Pixels far from their row's usual colour: the clutter objects.
+        fractions = []
+        for seed in range(4):
+            scene = scene_panorama(64, 128, clutter, np.random.default_rng(seed))
+            fractions.append(np.mean(np.abs(scene - np.median(scene, axis=1, keepdims=True)).max(-1) > 40))
+        return np.mean(fractions)
+
+    assert covered(1.0) > 2 * covered(0.0)
+
+
+def test_a_dataset_without_silhouettes(small_dataset, tmp_path):
+    dataset_dir = str(tmp_path / "synthetic")
+    shutil.copytree(small_dataset[0], dataset_dir)
+    with_silhouettes = load_mars(dataset_dir, verbose=False)
+    shutil.rmtree(os.path.join(dataset_dir, "silhouettes"))
+    assert not has_silhouettes(dataset_dir)
+    without = load_mars(dataset_dir, verbose=False)
+    for split in ("train", "query", "gallery"):
+        assert getattr(without, split) == getattr(with_silhouettes, split)
+    with pytest.raises(FileNotFoundError, match="generated before silhouettes existed.*--regenerate"):
+        load_silhouette(without.query[0].frames[0])
+
+
+def test_a_manifest_from_before_clutter_and_occlusion_is_reused(tmp_path, capsys):
+    config = SyntheticConfig(**dict(SMALL, num_identities=4, num_distractors=0, num_junk=0))
+    dataset_dir = ensure_dataset(str(tmp_path), config, verbose=False)
+    manifest_path = os.path.join(dataset_dir, "synthetic.json")
+    with open(manifest_path) as file:
+        manifest = json.load(file)
+    del manifest["config"]["clutter"], manifest["config"]["occlusion"]
+    with open(manifest_path, "w") as file:
+        json.dump(manifest, file)
+    ensure_dataset(str(tmp_path), config)
+    assert "written" not in capsys.readouterr().out
+    ensure_dataset(str(tmp_path), dataclasses.replace(config, occlusion=0.0))
+    assert "written" in capsys.readouterr().out  # other settings: generated again
+
+
+def test_synth_regenerate(tmp_path, capsys):
+    command = ["synth", "--root", str(tmp_path), "--identities", "4", "--cameras", "2",
+               "--tracklet-length", "2", "3", "--size", "32", "16"]
+    assert cli.main(command) == 0
+    assert "silhouettes" in capsys.readouterr().out
+    silhouettes = os.path.join(str(tmp_path), "synthetic", "silhouettes")
+    shutil.rmtree(silhouettes)  # as a dataset generated before silhouettes existed
+    assert cli.main(command) == 0
+    assert "written" not in capsys.readouterr().out and not os.path.isdir(silhouettes)
+    assert cli.main(command + ["--regenerate"]) == 0
+    assert "written" in capsys.readouterr().out and os.path.isdir(silhouettes)
+    os.remove(os.path.join(str(tmp_path), "synthetic", "synthetic.json"))  # not one the generator made
+    assert cli.main(command + ["--regenerate"]) == 2
+    assert "not a synthetic dataset" in capsys.readouterr().err
+    assert os.path.isdir(silhouettes)

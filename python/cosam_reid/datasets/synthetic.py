@@ -5,7 +5,13 @@ layout so that the MARS loader reads it like the real thing:
     <root>/synthetic/bbox_test/...            (0000: distractors, 00-1: junk)
     <root>/synthetic/info/train_name.txt, test_name.txt, tracks_train_info.mat,
                           tracks_test_info.mat, query_IDX.mat
+    <root>/synthetic/silhouettes/bbox_train/<pid>/<frame name>.png, bbox_test/...
     <root>/synthetic/synthetic.json           the settings it was generated with
+
+Each frame has a silhouette beside it (a folder the MARS loader does not
+read): an 8-bit grayscale PNG of the frame's size, 255 where the tracklet's
+person is visible (after occlusion by passers-by and objects), 0 elsewhere;
+all 0 for junk.
 
 Each identity is a walking figure with its own build, gait, skin and hair,
 clothing colours and pattern (some visible from the front only, such as a
@@ -18,7 +24,8 @@ identities share a shirt or trouser colour and only the combination (and the
 pattern) tells them apart.
 
 `difficulty` (0..1) scales the camera differences, clutter, occlusion and
-jitter. Everything is drawn from one seeded generator.
+jitter; `clutter` and `occlusion` (0..1, None: as difficulty) set those two
+apart. Everything is drawn from one seeded generator.
 """
 import dataclasses
 import json
@@ -40,6 +47,8 @@ from .mars import load_mars
 SUPERSAMPLE = 2
 MANIFEST = "synthetic.json"
 DATASET_FOLDER = "synthetic"
+SILHOUETTE_FOLDER = "silhouettes"
+SPLIT_FOLDERS = ("bbox_train", "bbox_test")
 
 CLOTHING = np.array([
     (28, 28, 32), (225, 225, 220), (125, 125, 130), (30, 40, 90), (50, 90, 180), (135, 170, 215),
@@ -68,12 +77,16 @@ class SyntheticConfig:
     difficulty: float = 0.5
     train_fraction: float = 0.5
     seed: int = 0
+    clutter: Optional[float] = None     # scene clutter, 0..1; None: as difficulty
+    occlusion: Optional[float] = None   # passers-by, bystanders, objects, 0..1; None: as difficulty
 
     def __post_init__(self):
         for name in ("image_size", "cameras_per_identity", "tracklets_per_camera", "tracklet_length"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        if not 0.0 <= self.difficulty <= 1.0:
-            raise ValueError(f"difficulty must be in [0, 1], got {self.difficulty}")
+        for name in ("difficulty", "clutter", "occlusion"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
         if self.num_cameras < 2 or not 2 <= self.cameras_per_identity[0] <= self.cameras_per_identity[1]:
             raise ValueError("identities must appear in at least 2 cameras, and there must be at least 2")
         if self.num_identities < 4 or not 0 < self.train_fraction < 1:
@@ -82,6 +95,14 @@ class SyntheticConfig:
             raise ValueError("tracklet lengths must lie in 1..999 (MARS names have 3 frame digits)")
         if self.num_identities >= 9999:
             raise ValueError("MARS names have 4 pid digits: at most 9998 identities")
+
+    @property
+    def clutter_level(self) -> float:
+        return self.difficulty if self.clutter is None else self.clutter
+
+    @property
+    def occlusion_level(self) -> float:
+        return self.difficulty if self.occlusion is None else self.occlusion
 
 
 @dataclasses.dataclass
@@ -153,7 +174,7 @@ def distinct_appearances(count, rng) -> List[Appearance]:
     return appearances
 
 
-def scene_panorama(height, width, difficulty, rng) -> np.ndarray:
+def scene_panorama(height, width, clutter, rng) -> np.ndarray:
     """A camera's scene: wall and floor with texture, fixtures, and clutter
     painted in clothing colours (so colour alone does not find the person)."""
     horizon = int(height * rng.uniform(0.45, 0.7))
@@ -170,7 +191,7 @@ def scene_panorama(height, width, difficulty, rng) -> np.ndarray:
             draw.line([0, y, width, y], fill=texture, width=2)
     for x in range(0, width, step * 2):  # floor tiles / wall columns
         draw.line([x, horizon, x - (height - horizon), height], fill=texture, width=2)
-    for _ in range(int(width / height * (1 + 5 * difficulty))):
+    for _ in range(int(width / height * (1 + 5 * clutter))):
         colour = jittered(CLOTHING[rng.integers(len(CLOTHING))], rng, 15)
         x, w = rng.uniform(0, width), rng.uniform(0.05, 0.2) * height
         top, bottom = sorted(rng.uniform(0.05, 1.0, 2) * height)
@@ -180,11 +201,11 @@ def scene_panorama(height, width, difficulty, rng) -> np.ndarray:
     return np.clip(np.asarray(image, dtype=np.float64) + noise, 0, 255)
 
 
-def random_camera(size, difficulty, rng) -> Camera:
+def random_camera(size, difficulty, clutter, rng) -> Camera:
     height, width = size
     spread = 0.05 + 0.25 * difficulty
     return Camera(
-        background=scene_panorama(height, width * 4, difficulty, rng),
+        background=scene_panorama(height, width * 4, clutter, rng),
         gain=np.clip(1 + rng.normal(0, spread / 2, 3), 0.6, 1.4),
         brightness=float(np.clip(1 + rng.normal(0, spread), 0.55, 1.45)),
         blur=float(rng.uniform(0, 1.2 * difficulty)),
@@ -333,6 +354,24 @@ def finish(canvas, camera, tracklet_light, rng, size):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
+def painted(appearance: Appearance, level: int) -> Appearance:
+    """`appearance` with every colour (backpack included) the grey `level`:
+    the same figure, drawn as a mask."""
+    colour = np.full(3, float(level))
+    return dataclasses.replace(appearance, skin=colour, hair=colour, top=colour, top_secondary=colour,
+                               bottom=colour, shoes=colour,
+                               backpack=None if appearance.backpack is None else colour)
+
+
+def downsampled_silhouette(drawing, size):
+    """A silhouette drawn at drawing scale (anything not black is the target;
+    far limbs are dimmed) as a 0/255 "L" image of the output size, resized as
+    finish() resizes the frame."""
+    covered = drawing.convert("L").point(lambda v: 255 if v > 0 else 0)
+    small = covered.resize((size[1], size[0]), Image.BILINEAR)
+    return small.point(lambda v: 255 if v >= 128 else 0)
+
+
 def someone_else(people, appearance, rng):
     """A random person of `people` other than `appearance`."""
     while True:
@@ -342,10 +381,11 @@ def someone_else(people, appearance, rng):
 
 
 def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, others, config, rng):
-    """The frames of one tracklet as PIL images. `appearance` None draws a
-    junk detection: mostly scene, at most a fragment of someone."""
+    """The frames of one tracklet and their silhouettes, as two lists of PIL
+    images (RGB and "L"). `appearance` None draws a junk detection: mostly
+    scene, at most a fragment of someone, and an empty silhouette."""
     height, width = (s * SUPERSAMPLE for s in config.image_size)
-    difficulty = config.difficulty
+    difficulty, occlusion = config.difficulty, config.occlusion_level
     view = camera.view if rng.random() < 0.75 else VIEWS[rng.integers(len(VIEWS))]
     side = view in ("left", "right")
     direction = 1 if view == "right" else -1
@@ -357,25 +397,31 @@ def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, ot
     offset = np.zeros(3)  # x, y, scale: a random walk, as detection boxes drift
     jitter = np.array([0.02 + 0.05 * difficulty, 0.01 + 0.02 * difficulty, 0.02 + 0.05 * difficulty])
 
-    passer = someone_else(others, appearance, rng) if rng.random() < 0.5 * difficulty else None
+    passer = someone_else(others, appearance, rng) if rng.random() < 0.5 * occlusion else None
     passer_start, passer_speed = rng.uniform(-0.4, 1.4) * width, rng.choice([-1, 1]) * rng.uniform(0.03, 0.08) * width
-    bystander = someone_else(others, appearance, rng) if rng.random() < 0.6 * difficulty else None
+    bystander = someone_else(others, appearance, rng) if rng.random() < 0.6 * occlusion else None
     bystander_x = rng.choice([-0.45, 1.45]) * width * rng.uniform(0.8, 1.0)
     bystander_view = VIEWS[rng.integers(len(VIEWS))]
     occluder = None
-    if rng.random() < 0.4 * difficulty:
+    if rng.random() < 0.4 * occlusion:
         occluder_colour = jittered(CLOTHING[rng.integers(len(CLOTHING))], rng, 15)
         occluder_top = height * rng.uniform(0.55, 0.85)
         occluder = (rng.uniform(0, camera.background.shape[1]), rng.uniform(0.15, 0.5) * width,
                     occluder_top, occluder_colour)
     fragment = None if appearance else (someone_else(others, None, rng), rng.choice([-0.42, 1.42]) * width)
     gait = appearance.gait_period if appearance else rng.uniform(8, 14)
+    # The silhouette is drawn beside the frame with the same geometry and no
+    # random draws, so the frames are those drawn without it: the target in
+    # white, what stands in front of it in black; the bystander stands behind.
+    target_mask = painted(appearance, 255) if appearance is not None else None
+    passer_mask = painted(passer, 0) if passer is not None else None
 
-    frames = []
+    frames, silhouettes = [], []
     for t in range(length):
         offset = np.clip(offset + rng.normal(0, 1, 3) * jitter / 2, -jitter * 2, jitter * 2)
         x0 = int(np.clip(pan_x + pan_speed * t, 0, camera.background.shape[1] - width))
         canvas = Image.fromarray(camera.background[:, x0:x0 + width].astype(np.uint8))
+        silhouette = Image.new("RGB", (width, height))
         scale = (1 + offset[2]) * (1 + approach * t)
         feet_y = height * (0.97 + offset[1])
         walking = phase + 2 * math.pi * t / gait
@@ -383,39 +429,47 @@ def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, ot
             draw_person(canvas, bystander, bystander_view, walking + 1.0, bystander_x, feet_y * 0.98,
                         person_height * scale * 0.97, shade=0.9)
         if appearance is not None:
-            draw_person(canvas, appearance, view, walking, width * (0.5 + offset[0]), feet_y, person_height * scale)
+            for image, person in ((canvas, appearance), (silhouette, target_mask)):
+                draw_person(image, person, view, walking, width * (0.5 + offset[0]), feet_y, person_height * scale)
         else:
             other, x = fragment
             draw_person(canvas, other, view, walking, x, feet_y, person_height * scale)
         if passer is not None:
-            draw_person(canvas, passer, "right" if passer_speed > 0 else "left", walking * 1.3,
-                        passer_start + passer_speed * t, height * 1.02, person_height * 1.1)
+            for image, person in ((canvas, passer), (silhouette, passer_mask)):
+                draw_person(image, person, "right" if passer_speed > 0 else "left", walking * 1.3,
+                            passer_start + passer_speed * t, height * 1.02, person_height * 1.1)
         if occluder is not None:
             ox, ow, otop, colour = occluder
             left = ox - x0
             ImageDraw.Draw(canvas).rectangle([left, otop, left + ow, height], fill=rgb(colour))
+            ImageDraw.Draw(silhouette).rectangle([left, otop, left + ow, height], fill=(0, 0, 0))
         frames.append(finish(canvas, camera, light, rng, config.image_size))
-    return frames
+        silhouettes.append(downsampled_silhouette(silhouette, config.image_size))
+    return frames, silhouettes
 
 
 @dataclasses.dataclass
 class _SplitWriter:
-    """Writes one MARS split: frames under its folder, names and track rows."""
+    """Writes one MARS split: frames under its folder, their silhouettes
+    under SILHOUETTE_FOLDER/<its folder>, names and track rows."""
     dataset_dir: str
     folder: str
     names: List[str] = dataclasses.field(default_factory=list)
     rows: List[List[int]] = dataclasses.field(default_factory=list)
     counters: dict = dataclasses.field(default_factory=dict)
 
-    def add(self, frames, pid, camera, jpeg_quality):
+    def add(self, frames, silhouettes, pid, camera, jpeg_quality):
         pid_text = "00-1" if pid == JUNK_PID else f"{pid:04d}"
         number = self.counters[(pid, camera)] = self.counters.get((pid, camera), 0) + 1
         directory = os.path.join(self.dataset_dir, self.folder, pid_text)
         os.makedirs(directory, exist_ok=True)
+        os.makedirs(os.path.join(self.dataset_dir, SILHOUETTE_FOLDER, self.folder, pid_text), exist_ok=True)
         first = len(self.names) + 1
-        for index, frame in enumerate(frames, 1):
+        for index, (frame, silhouette) in enumerate(zip(frames, silhouettes), 1):
             name = f"{pid_text}C{camera}T{number:04d}F{index:03d}.jpg"
-            frame.save(os.path.join(directory, name), quality=jpeg_quality)
+            path = os.path.join(directory, name)
+            frame.save(path, quality=jpeg_quality)
+            silhouette.save(silhouette_path(path))
             self.names.append(name)
         self.rows.append([first, len(self.names), pid, camera])
         return len(self.rows)
@@ -435,12 +489,12 @@ def generate(dataset_dir, config: SyntheticConfig = SyntheticConfig(), verbose: 
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
     os.makedirs(os.path.join(dataset_dir, "info"))
-    cameras = [random_camera(tuple(s * SUPERSAMPLE for s in config.image_size), config.difficulty, rng)
-               for _ in range(config.num_cameras)]
+    cameras = [random_camera(tuple(s * SUPERSAMPLE for s in config.image_size), config.difficulty,
+                             config.clutter_level, rng) for _ in range(config.num_cameras)]
     appearances = distinct_appearances(config.num_identities + config.num_distractors, rng)
     identities, distractors = appearances[:config.num_identities], appearances[config.num_identities:]
     num_train = max(2, min(config.num_identities - 2, round(config.num_identities * config.train_fraction)))
-    train, test = _SplitWriter(dataset_dir, "bbox_train"), _SplitWriter(dataset_dir, "bbox_test")
+    train, test = (_SplitWriter(dataset_dir, folder) for folder in SPLIT_FOLDERS)
     query_rows = []
 
     def tracklet(appearance, camera):
@@ -456,20 +510,21 @@ def generate(dataset_dir, config: SyntheticConfig = SyntheticConfig(), verbose: 
         query_cameras = set(rng.permutation(seen_by)[1:]) if writer is test else set()
         for camera in seen_by:
             for number in range(rng.integers(config.tracklets_per_camera[0], config.tracklets_per_camera[1] + 1)):
-                row = writer.add(tracklet(appearance, camera), pid, camera + 1, cameras[camera].jpeg_quality)
+                row = writer.add(*tracklet(appearance, camera), pid, camera + 1, cameras[camera].jpeg_quality)
                 if number == 0 and camera in query_cameras:
                     query_rows.append(row)
     for pid, people in ((0, distractors), (JUNK_PID, [None] * config.num_junk)):
         for appearance in people:
             camera = int(rng.integers(config.num_cameras))
-            test.add(tracklet(appearance, camera), pid, camera + 1, cameras[camera].jpeg_quality)
+            test.add(*tracklet(appearance, camera), pid, camera + 1, cameras[camera].jpeg_quality)
 
     train.write_info("train")
     test.write_info("test")
     scipy.io.savemat(os.path.join(dataset_dir, "info", "query_IDX.mat"),
                      {"query_IDX": np.array([query_rows], dtype=np.float64)})
     manifest = {"config": dataclasses.asdict(config), "train_frames": len(train.names),
-                "test_frames": len(test.names), "seconds": round(time.perf_counter() - started, 2)}
+                "test_frames": len(test.names), "silhouettes": SILHOUETTE_FOLDER,
+                "seconds": round(time.perf_counter() - started, 2)}
     with open(os.path.join(dataset_dir, MANIFEST), "w") as file:
         json.dump(manifest, file, indent=2)
     if verbose:
@@ -478,17 +533,24 @@ def generate(dataset_dir, config: SyntheticConfig = SyntheticConfig(), verbose: 
     return manifest
 
 
-def ensure_dataset(root, config: SyntheticConfig = SyntheticConfig(), verbose: bool = True) -> str:
+def as_json(config: SyntheticConfig) -> dict:
+    return json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as JSON lists
+
+
+def ensure_dataset(root, config: SyntheticConfig = SyntheticConfig(), verbose: bool = True,
+                   regenerate: bool = False) -> str:
     """The dataset folder under `root`, generated unless it already holds one
-    made with the same settings. One made with other settings (recognised by
-    its manifest) is replaced; a folder without a manifest is never touched."""
+    made with the same settings (and `regenerate` is false). One made with
+    other settings (recognised by its manifest) is replaced; a folder without
+    a manifest is never touched."""
     dataset_dir = os.path.join(root, DATASET_FOLDER)
     manifest_path = os.path.join(dataset_dir, MANIFEST)
-    wanted = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as JSON lists
     if os.path.isfile(manifest_path):
         with open(manifest_path) as file:
-            if json.load(file).get("config") == wanted:
-                return dataset_dir
+            # Settings added since the manifest was written had their defaults then.
+            stored = {**as_json(SyntheticConfig()), **json.load(file).get("config", {})}
+        if stored == as_json(config) and not regenerate:
+            return dataset_dir
         shutil.rmtree(dataset_dir)
     elif os.path.exists(dataset_dir):
         raise FileExistsError(f"{dataset_dir} exists but holds no {MANIFEST}: not a synthetic dataset, left as is")
@@ -496,11 +558,42 @@ def ensure_dataset(root, config: SyntheticConfig = SyntheticConfig(), verbose: b
     return dataset_dir
 
 
-def load_synthetic(root, *, verbose: bool = True, **settings):
+def load_synthetic(root, *, verbose: bool = True, regenerate: bool = False, **settings):
     """The synthetic dataset under `root` (generated on first use with
-    `settings`, the fields of SyntheticConfig), read by the MARS loader."""
-    dataset_dir = ensure_dataset(root, SyntheticConfig(**settings), verbose)
+    `settings`, the fields of SyntheticConfig, or again with `regenerate`),
+    read by the MARS loader."""
+    dataset_dir = ensure_dataset(root, SyntheticConfig(**settings), verbose, regenerate)
     return load_mars(dataset_dir, verbose=verbose, name="synthetic (MARS layout)")
+
+
+def silhouette_path(frame_path: str) -> str:
+    """<dataset_dir>/<split folder>/<pid>/<name>.jpg ->
+    <dataset_dir>/SILHOUETTE_FOLDER/<split folder>/<pid>/<name>.png"""
+    pid_dir, name = os.path.split(frame_path)
+    split_dir, pid = os.path.split(pid_dir)
+    dataset_dir, split = os.path.split(split_dir)
+    stem, extension = os.path.splitext(name)
+    if split not in SPLIT_FOLDERS or not pid or not stem or extension != ".jpg":
+        raise ValueError(f"{frame_path} is not a frame of the synthetic dataset: expected"
+                         f" <dataset_dir>/{'|'.join(SPLIT_FOLDERS)}/<pid>/<name>.jpg")
+    return os.path.join(dataset_dir, SILHOUETTE_FOLDER, split, pid, stem + ".png")
+
+
+def load_silhouette(frame_path: str) -> np.ndarray:
+    """The silhouette of a synthetic frame, (H, W) bool, True where the
+    tracklet's person is visible."""
+    path = silhouette_path(frame_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"no silhouette {path} for {frame_path}: the dataset was generated before silhouettes existed, or"
+            f" is not a synthetic one; regenerate it by deleting its folder, or with"
+            f" `cosam-reid synth --regenerate` (and the settings it was made with)")
+    with Image.open(path) as image:
+        return np.asarray(image.convert("L")) >= 128
+
+
+def has_silhouettes(dataset_dir) -> bool:
+    return os.path.isdir(os.path.join(dataset_dir, SILHOUETTE_FOLDER))
 
 
 def contact_sheet(dataset, path, identities=8, tracklets_per_identity=4, frames_per_tracklet=4):
