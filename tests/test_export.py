@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cosam_ext import CosamLayer, ops
+from testing import randomise_batch_norms
 
 #: Channels, reduced channels and the map of the layers below. At 10x8 the
 #: authors' head (K = 64) takes the fused ncc_summary order for N = 2 and 8;
@@ -37,13 +38,7 @@ def _seed():
 def make_layer(num_frames, spatial_size=FUSED_MAP, **kwargs):
     """An eval-mode float32 layer with random BN statistics."""
     layer = CosamLayer(CHANNELS, num_frames, spatial_size, reduced_channels=REDUCED, **kwargs)
-    for module in layer.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            nn.init.uniform_(module.weight, 0.5, 1.5)
-            nn.init.normal_(module.bias, std=0.5)
-            nn.init.normal_(module.running_mean, std=0.2)
-            nn.init.uniform_(module.running_var, 0.5, 2.0)
-    return layer.eval()
+    return randomise_batch_norms(layer).eval()
 
 
 def make_input(layer, clips, rank):

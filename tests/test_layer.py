@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from cosam_ext import CosamLayer, CosamOutput, ops, reference
+from testing import randomise_batch_norms
 
 #: (rtol, atol); atol is relative to the largest magnitude of the expected tensor (at least 1),
 #: as BN in train mode over few values amplifies float32 rounding in the gradients.
@@ -35,13 +36,7 @@ def make_layer(shape=SMALL, dtype=torch.float64, **kwargs):
     """A layer with random BN affine parameters and running statistics."""
     _, frames, channels, height, width, reduced = shape
     layer = CosamLayer(channels, frames, (height, width), reduced_channels=reduced, **kwargs).to(dtype)
-    for module in layer.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            nn.init.uniform_(module.weight, 0.5, 1.5)
-            nn.init.normal_(module.bias, std=0.5)
-            nn.init.normal_(module.running_mean, std=0.2)
-            nn.init.uniform_(module.running_var, 0.5, 2.0)
-    return layer
+    return randomise_batch_norms(layer)
 
 
 def make_input(shape=SMALL, dtype=torch.float64):

@@ -22,3 +22,15 @@ def summary_params(num_frames, height, width, out_channels, dtype=torch.float64,
     weight = torch.randn(out_channels, (num_frames - 1) * height * width, dtype=dtype, **kwargs)
     bias = torch.randn(out_channels, dtype=dtype, **kwargs)
     return weight, bias
+
+
+def randomise_batch_norms(module):
+    """Random affine parameters and running statistics in every BatchNorm2d
+    of module, so that a test sees them used; returns module."""
+    for child in module.modules():
+        if isinstance(child, torch.nn.BatchNorm2d):
+            torch.nn.init.uniform_(child.weight, 0.5, 1.5)
+            torch.nn.init.normal_(child.bias, std=0.5)
+            torch.nn.init.normal_(child.running_mean, std=0.2)
+            torch.nn.init.uniform_(child.running_var, 0.5, 2.0)
+    return module
