@@ -48,8 +48,12 @@ def main(argv=None):
                         help="where each run's checkpoint goes (default: %(default)s)")
     parser.add_argument("--results", default=DEFAULT_RESULTS, help="results file (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="only print the table of the results file")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config keys over the masks config")
-    args = parser.parse_args(argv)
+    parser.epilog = "KEY=VALUE arguments, anywhere on the line, set config keys over the masks config."
+    # KEY=VALUE words are taken out first: --seeds and --variants take several values and would swallow them.
+    argv = sys.argv[1:] if argv is None else list(argv)
+    overrides = [word for word in argv if "=" in word and not word.startswith("-")]
+    args = parser.parse_args([word for word in argv if word not in overrides])
+    args.overrides = overrides
     results = read_results(args.results, args.overrides)
     if not args.table:
         run_ablation(args, results)
