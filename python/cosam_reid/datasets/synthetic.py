@@ -592,6 +592,15 @@ def load_silhouette(frame_path: str) -> np.ndarray:
         return np.asarray(image.convert("L")) >= 128
 
 
+def frame_has_silhouette(frame) -> bool:
+    """Whether a frame (a path) has a silhouette beside it: a frame of a
+    synthetic set generated with them."""
+    try:
+        return os.path.isfile(silhouette_path(frame))
+    except (TypeError, ValueError):  # an in-memory frame, or a path not laid out as a synthetic frame
+        return False
+
+
 def has_silhouettes(dataset_dir) -> bool:
     return os.path.isdir(os.path.join(dataset_dir, SILHOUETTE_FOLDER))
 

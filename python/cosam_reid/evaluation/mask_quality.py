@@ -129,7 +129,6 @@ def mask_quality(model, tracklets: Sequence[Tracklet], *, silhouette: Callable[[
     loader = torch.utils.data.DataLoader(requests, batch_size=clips_per_batch, num_workers=num_workers)
     device = next(model.parameters()).device
     scores = {name: [] for name in layers}
-    map_sizes = {}
     was_training = model.training
     model.eval()
     try:
@@ -140,17 +139,16 @@ def mask_quality(model, tracklets: Sequence[Tracklet], *, silhouette: Callable[[
                 plan = requests.plan[batch_index * clips_per_batch:][:len(clips)]
                 for name in layers:
                     masks = recorded[name].spatial_mask.reshape(len(clips), spec.num_frames, -1).cpu()
-                    map_sizes[name] = tuple(recorded[name].spatial_mask.shape[-2:])
                     for (owner, clip), clip_masks in zip(plan, masks):
                         frames = tracklets[owner].frames
                         for position, slot in {position: slot for slot, position in enumerate(clip)}.items():
                             truth = silhouette(frames[position])
-                            mask = upsample_masks(clip_masks[slot].view(1, 1, *map_sizes[name]), truth.shape)
+                            mask = upsample_masks(clip_masks[slot].view(1, 1, *layers[name].spatial_size), truth.shape)
                             scores[name].append(score_frame(mask[0, 0].numpy(), truth))
     finally:
         model.train(was_training)
-    return MaskQuality([LayerMaskQuality.from_scores(layer_label(name), map_sizes[name], scores[name])
-                        for name in layers], source)
+    return MaskQuality([LayerMaskQuality.from_scores(layer_label(name), layer.spatial_size, scores[name])
+                        for name, layer in layers.items()], source)
 
 
 def dataset_mask_quality(model, dataset: VideoReIDDataset, **options) -> MaskQuality:

@@ -1,11 +1,10 @@
 """The pictures of `cosam-reid visualize`, from files: a checkpoint, saved test
 features, a dataset. Each returns a matplotlib Figure."""
-import os
 from typing import Optional, Sequence
 
 from ..data.tracklets import VideoReIDDataset
 from ..data.transforms import EvalTransform
-from ..datasets.synthetic import load_silhouette, silhouette_path
+from ..datasets.synthetic import frame_has_silhouette, load_silhouette
 from ..engine.checkpoint import model_from_checkpoint
 from ..evaluation.pipeline import EvaluationFeatures, compute_test_features
 from ..evaluation.results import Protocol
@@ -24,16 +23,8 @@ def checkpoint_masks_figure(checkpoint: str, dataset: VideoReIDDataset, tracklet
     selected = select_tracklets(dataset, tracklet_ids)
     titles = [f"{tracklet_id}\n{describe_tracklet(tracklet)}" for tracklet_id, tracklet in selected]
     tracklets = [tracklet for _, tracklet in selected]
-    silhouette = load_silhouette if all(has_silhouette(tracklet.frames[0]) for tracklet in tracklets) else None
+    silhouette = load_silhouette if all(frame_has_silhouette(tracklet.frames[0]) for tracklet in tracklets) else None
     return tracklet_masks_figure(model, tracklets, titles, silhouette)
-
-
-def has_silhouette(frame: str) -> bool:
-    """Whether the frame has a person silhouette beside it (synthetic sets generated with them)."""
-    try:
-        return os.path.isfile(silhouette_path(frame))
-    except ValueError:  # not laid out as <split>/<pid>/<frame>
-        return False
 
 
 def saved_ranks_figure(dataset: VideoReIDDataset, queries: Sequence[int], *, features: Optional[str] = None,
