@@ -2,9 +2,9 @@
 matplotlib Figure, and figures.save_figure writes one as a PNG of its exact
 size:
 
-- masks: capture_masks (every COSAM layer's masks in one forward),
-  masks_figure / tracklet_masks_figure (spatial masks over the frames,
-  channel masks as bar plots);
+- masks: masks_figure / tracklet_masks_figure (spatial masks over the
+  frames, with the person silhouettes outlined where a synthetic set has
+  them, channel masks as bar plots), from the masks models.masks captures;
 - ranks: rank_gallery, ranks_figure (top-k gallery tracklets per query);
 - cmc: cmc_result, cmc_figure (CMC curves of one or more results);
 - pictures: the figures of `cosam-reid visualize masks|ranks|cmc`, from a
