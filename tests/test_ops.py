@@ -1,7 +1,7 @@
 """The compiled cosam ops against the reference oracle, autograd, and input checks."""
 import pytest
 import torch
-from testing import DTYPES, assert_close, frames, summary_params
+from testing import DTYPES, assert_close, assert_close_to_position_scale, frames, summary_params
 
 from cosam_ext import ops, reference
 
@@ -181,6 +181,8 @@ def test_constant_position_has_finite_gradient(dtype):
     x, weight, bias, num_frames = make_inputs((2, 3, 6, 3, 2, 4), dtype)
     x[:, :, 1, 0] = 0.0
     x[4, :, 2, 1] = 2.5
+    constant = torch.zeros_like(x, dtype=torch.bool)
+    constant[:, :, 1, 0] = constant[4, :, 2, 1] = True
     for op_name, args in [("ncc_cost_volume", ()), ("ncc_summary", (weight, bias))]:
         actual, expected = run_both(op_name, x, *args, num_frames, EPS)
         assert torch.isfinite(actual).all()
@@ -193,7 +195,12 @@ def test_constant_position_has_finite_gradient(dtype):
         # derivative; where an older torch gives NaN, only the rest is compared.
         finite = torch.isfinite(theirs)
         assert finite[:, :, 0, 0].all()
-        assert_close(ours[finite], theirs[finite])
+        # At the constant positions dx = (dz - mean(dz)) / eps: the float32
+        # rounding of dz, amplified 1e4 times, is relative to the position's
+        # largest element, not to each one (one that cancels to near 0 is off
+        # by far more than rtol of itself, in the reference as much as here).
+        assert_close_to_position_scale(ours, theirs, where=finite)
+        assert_close(ours[~constant], theirs[~constant])
 
 
 def test_constant_position_gradient_is_one_sided_derivative():
