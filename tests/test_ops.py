@@ -203,6 +203,32 @@ def test_constant_position_has_finite_gradient(dtype):
         assert_close(ours[~constant], theirs[~constant])
 
 
+def per_position_error(actual, truth):
+    """The largest error over positions of the (D,) vector at each one,
+    relative to its float64 truth's norm."""
+    return ((actual.double() - truth).norm(dim=1) / truth.norm(dim=1)).max().item()
+
+
+@pytest.mark.parametrize("op_name", ["ncc_cost_volume", "ncc_summary"])
+def test_near_constant_position_gradient_as_accurate_as_reference(op_name):
+    # One position of every frame spread by ~eps around a mean of 3: the
+    # rounding of the mean to float32 (~2e-7) is then ~1e-3 of x - mean.
+    # Both float32 implementations against the float64 reference at the same
+    # inputs; the fused op may be off by a few times the reference's error.
+    generator = torch.Generator().manual_seed(0)
+    x, weight, bias, num_frames = make_inputs((2, 3, 6, 3, 2, 4), torch.float64)
+    x[:, :, 1, 0] = 3.0 + 1e-4 * torch.randn(x.shape[:2], dtype=torch.float64, generator=generator)
+    x, weight, bias = x.float().double(), weight.float().double(), bias.float().double()
+    args = {"ncc_cost_volume": (), "ncc_summary": (weight, bias)}[op_name]
+    args32 = [t.float() for t in args]
+    grad = torch.randn_like(getattr(reference, op_name)(x, *args, num_frames, EPS))
+    (truth,) = grads_of(lambda x: getattr(reference, op_name)(x, *args, num_frames, EPS), [x], grad)
+    (ours,) = grads_of(lambda x: getattr(fused, op_name)(x, *args32, num_frames, EPS), [x.float()], grad.float())
+    (theirs,) = grads_of(lambda x: getattr(reference, op_name)(x, *args32, num_frames, EPS), [x.float()], grad.float())
+    allowed = 4 * max(per_position_error(theirs, truth), per_position_error(truth.float(), truth))
+    assert per_position_error(ours, truth) <= allowed
+
+
 def test_constant_position_gradient_is_one_sided_derivative():
     # At std = 0 the defined gradient is the derivative along a perturbation
     # from one side: z(x0 + t v) ~ t (v - mean v) / eps.

@@ -78,6 +78,13 @@ void normalize_impl(
 // At s = 0 (all D values equal) z = 0 and the second term is defined as 0,
 // the one-sided derivative, where autograd through torch.std gives NaN.
 // z is recomputed from x and the statistics rather than read back.
+//
+// The mean comes rounded to the statistics' dtype (x's here): x - mean then
+// carries an offset of ~ulp(mean), the same in all D values, which at a
+// near-constant position (s ~ eps << |mean|) is a large part of c. The
+// backward measures it, shift = mean_d (x_d - mean), and centres with it:
+// the sums are taken against x - mean and corrected (gz - shift sum(dz)), so
+// that it costs no second pass over x.
 template <typename scalar_t>
 void normalize_backward_impl(
     const scalar_t* dz, const scalar_t* x, const scalar_t* mean,
@@ -89,8 +96,8 @@ void normalize_backward_impl(
     const scalar_t* dzf = dz + fm * D * P + p0;
     const scalar_t* xf = x + frame * D * P + p0;
     scalar_t* dxf = dx + frame * D * P + p0;
-    acc_t mu[kBlock], inv[kBlock], mean_dz[kBlock] = {}, gz[kBlock] = {},
-        coef[kBlock];
+    acc_t mu[kBlock], inv[kBlock], sum_dz[kBlock] = {}, sum_c[kBlock] = {},
+        gc[kBlock] = {}, mean_dz[kBlock], shift[kBlock], coef[kBlock];
     for (int64_t j = 0; j < len; ++j) {
       mu[j] = mean[fm * P + p0 + j];
       inv[j] = acc_t(1) / (stdev[fm * P + p0 + j] + eps);
@@ -98,21 +105,26 @@ void normalize_backward_impl(
     for (int64_t d = 0; d < D; ++d) {
       for (int64_t j = 0; j < len; ++j) {
         const acc_t g = dzf[d * P + j];
-        mean_dz[j] += g;
-        gz[j] += g * (xf[d * P + j] - mu[j]) * inv[j];
+        const acc_t c = xf[d * P + j] - mu[j];
+        sum_dz[j] += g;
+        sum_c[j] += c;
+        gc[j] += g * c;
       }
     }
     for (int64_t j = 0; j < len; ++j) {
       const acc_t s = stdev[fm * P + p0 + j];
-      mean_dz[j] /= D;
-      // z_d coef = (x_d - mean) inv coef: fold inv into the coefficient.
-      coef[j] = s > 0 ? gz[j] / ((D - 1) * s) * inv[j] : acc_t(0);
+      mean_dz[j] = sum_dz[j] / D;
+      shift[j] = sum_c[j] / D;
+      // gz = sum_d dz_d (c_d - shift) a.
+      const acc_t gz = (gc[j] - shift[j] * sum_dz[j]) * inv[j];
+      // z_d coef = (c_d - shift) inv coef: fold inv into the coefficient.
+      coef[j] = s > 0 ? gz / ((D - 1) * s) * inv[j] : acc_t(0);
     }
     for (int64_t d = 0; d < D; ++d) {
       for (int64_t j = 0; j < len; ++j) {
         dxf[d * P + j] = static_cast<scalar_t>(
             inv[j] * (dzf[d * P + j] - mean_dz[j]) -
-            (xf[d * P + j] - mu[j]) * coef[j]);
+            ((xf[d * P + j] - mu[j]) - shift[j]) * coef[j]);
       }
     }
   });

@@ -77,7 +77,10 @@ __global__ void normalize_kernel(
 // With c = x - mean, s = std(c), a = 1/(s + eps), z = c a and
 // gz = sum_d dz_d z_d:  dx_d = a (dz_d - mean(dz)) - z_d gz / ((D-1) s),
 // the second term defined as 0 at s = 0 (see the CPU kernel). z is
-// recomputed from x and the statistics rather than read back.
+// recomputed from x and the statistics rather than read back. The mean comes
+// rounded to acc_t (float for float32 x): c is centred again with
+// shift = mean_d (x_d - mean), as in the CPU kernel, or at a near-constant
+// position (s ~ eps << |mean|) its rounding would be a large part of c.
 template <typename scalar_t>
 __global__ void normalize_backward_kernel(
     const scalar_t* __restrict__ dz, const scalar_t* __restrict__ x,
@@ -94,22 +97,28 @@ __global__ void normalize_backward_kernel(
   const acc_t s = col.valid ? stdev[col.stat] : acc_t(0);
   const acc_t inv = acc_t(1) / (s + eps);
 
-  acc_t sum_dz = 0, gz = 0;
+  acc_t sum_dz = 0, sum_c = 0, gc = 0;
   for (int64_t d = threadIdx.y; d < rows; d += kRows) {
     const acc_t g = static_cast<acc_t>(dz[col.frame_major + d * P]);
+    const acc_t c = static_cast<acc_t>(x[col.clip_major + d * P]) - mu;
     sum_dz += g;
-    gz += g * (static_cast<acc_t>(x[col.clip_major + d * P]) - mu) * inv;
+    sum_c += c;
+    gc += g * c;
   }
-  const acc_t mean_dz = column_sum(sum_dz, partial) / D;
-  gz = column_sum(gz, partial);
+  sum_dz = column_sum(sum_dz, partial);
+  const acc_t shift = column_sum(sum_c, partial) / D;
+  gc = column_sum(gc, partial);
   if (!col.valid) return;
 
-  // z_d coef = (x_d - mean) inv coef: fold inv into the coefficient.
+  const acc_t mean_dz = sum_dz / D;
+  // gz = sum_d dz_d (c_d - shift) a.
+  const acc_t gz = (gc - shift * sum_dz) * inv;
+  // z_d coef = (c_d - shift) inv coef: fold inv into the coefficient.
   const acc_t coef = s > 0 ? gz / ((D - 1) * s) * inv : acc_t(0);
   for (int64_t d = threadIdx.y; d < rows; d += kRows) {
     dx[col.clip_major + d * P] = static_cast<scalar_t>(
         inv * (static_cast<acc_t>(dz[col.frame_major + d * P]) - mean_dz) -
-        (static_cast<acc_t>(x[col.clip_major + d * P]) - mu) * coef);
+        ((static_cast<acc_t>(x[col.clip_major + d * P]) - mu) - shift) * coef);
   }
 }
 
