@@ -87,13 +87,10 @@ def default_arch_list():
     """The architectures the installed torch was built for, the newest also
     as PTX for GPUs newer than all of them: the extension then runs wherever
     torch does. Needed because with no GPU visible torch cannot pick any."""
-    arches = sorted(
-        (flag[3:-1] + "." + flag[-1] for flag in torch._C._cuda_getArchFlags().split() if flag.startswith("sm_")),
-        key=lambda arch: tuple(map(int, arch.split("."))),
-    )
-    if not arches:
+    arch_list = build.default_arch_list(torch._C._cuda_getArchFlags().split(), build.torch_accepts_arch)
+    if not arch_list:
         raise RuntimeError("this torch names no GPU architectures: set TORCH_CUDA_ARCH_LIST, e.g. '8.0;9.0'")
-    return ";".join(arches) + "+PTX"
+    return arch_list
 
 
 def version_line(executable, prefix=""):
@@ -106,8 +103,10 @@ def version_line(executable, prefix=""):
 
 
 CUDA = with_cuda()
-if CUDA:
-    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", default_arch_list())
+if CUDA and not os.environ.get("TORCH_CUDA_ARCH_LIST"):
+    # Only when unset (or empty, which torch reads as unset too): the default
+    # needs a torch that names its architectures.
+    os.environ["TORCH_CUDA_ARCH_LIST"] = default_arch_list()
 TAG = build.build_tag(torch.__version__, torch.version.cuda if CUDA else None)
 BUILD_INFO = {
     "version": f"{build.VERSION}+{TAG}",

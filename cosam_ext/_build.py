@@ -15,6 +15,7 @@ the wheel after the same tag the check reports.
 import importlib
 import json
 import os
+import re
 import string
 import warnings
 
@@ -94,6 +95,71 @@ def arch_coverage(arch_list, capability):
     if ptx:
         return "PTX %d.%d compiled at load" % max(ptx)
     return None
+
+
+def arch_of_flag(flag):
+    """The TORCH_CUDA_ARCH_LIST spelling of an nvcc code name as
+    torch._C._cuda_getArchFlags() lists them: 'sm_86' -> '8.6', 'sm_100' ->
+    '10.0', 'sm_90a' -> '9.0a' (architecture-specific), 'sm_100f' -> '10.0f'
+    (family-specific). ValueError for anything else."""
+    match = re.fullmatch(r"sm_(\d{1,2})(\d)([af]?)", flag)
+    if match is None:
+        raise ValueError(f"not a GPU code name of the form sm_XY[a|f] or sm_XYZ[a|f]: {flag!r}")
+    major, minor, suffix = match.groups()
+    return f"{int(major)}.{minor}{suffix}"
+
+
+def arch_sort_key(arch):
+    """'9.0a' -> (9, 0, 'a'): numerical order, each plain architecture
+    before its suffixed variants."""
+    version = arch.rstrip(string.ascii_lowercase)
+    major, minor = version.split(".")
+    return int(major), int(minor), arch[len(version):]
+
+
+def default_arch_list(flags, accepts):
+    """TORCH_CUDA_ARCH_LIST for the GPU code names `flags` (the installed
+    torch's), keeping only architectures for which accepts(arch) is true (what
+    torch.utils.cpp_extension can build): sorted numerically, with the newest
+    plain architecture also as PTX, compiled at load on GPUs newer than all of
+    them ('a' and 'f' code runs on no later architecture). A suffixed
+    architecture that is not accepted is built plain, whose code runs on the
+    same GPUs (sm_100f on 10.x: so does sm_100). '' when none is left."""
+    arches = set()
+    for flag in flags:
+        if not flag.startswith("sm_"):
+            continue  # compute_XY: PTX, which the newest plain entry provides
+        arch = arch_of_flag(flag)
+        if not accepts(arch):
+            arch = arch.rstrip(string.ascii_lowercase)
+        if accepts(arch):
+            arches.add(arch)
+    if not arches:
+        return ""
+    ptx = max(arches, key=arch_sort_key).rstrip(string.ascii_lowercase)
+    if accepts(ptx + "+PTX"):
+        arches.add(ptx)
+    return ";".join(arch + "+PTX" if arch == ptx else arch for arch in sorted(arches, key=arch_sort_key))
+
+
+def torch_accepts_arch(arch):
+    """Whether the installed torch.utils.cpp_extension builds for
+    TORCH_CUDA_ARCH_LIST=arch (the architectures it knows are local to its
+    _get_cuda_arch_flags, so this asks it; it reads only the variable)."""
+    from torch.utils import cpp_extension
+
+    saved = os.environ.get("TORCH_CUDA_ARCH_LIST")
+    os.environ["TORCH_CUDA_ARCH_LIST"] = arch
+    try:
+        cpp_extension._get_cuda_arch_flags()
+        return True
+    except ValueError:
+        return False
+    finally:
+        if saved is None:
+            del os.environ["TORCH_CUDA_ARCH_LIST"]
+        else:
+            os.environ["TORCH_CUDA_ARCH_LIST"] = saved
 
 
 def rebuild_hint(torch_version, cuda_version, package_dir=PACKAGE_DIR):

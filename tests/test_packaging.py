@@ -121,6 +121,57 @@ def test_arch_coverage(arch_list, capability, coverage):
     assert _build.arch_coverage(arch_list, capability) == coverage
 
 
+@pytest.mark.parametrize(
+    "flag, arch",
+    [("sm_86", "8.6"), ("sm_90", "9.0"), ("sm_90a", "9.0a"), ("sm_100", "10.0"), ("sm_100f", "10.0f"),
+     ("sm_103a", "10.3a"), ("sm_120a", "12.0a"), ("sm_121f", "12.1f")],
+)
+def test_arch_of_flag(flag, arch):
+    assert _build.arch_of_flag(flag) == arch
+
+
+@pytest.mark.parametrize("flag", ["sm_9", "sm_1000", "sm_90x", "sm_90af", "compute_90", "sm90"])
+def test_arch_of_flag_refuses_other_names(flag):
+    with pytest.raises(ValueError, match="sm_XY"):
+        _build.arch_of_flag(flag)
+
+
+# What TORCH_CUDA_ARCH_LIST entries torch 2.13's cpp_extension builds (the
+# list in its _get_cuda_arch_flags; no 'f' variants), each also with +PTX.
+TORCH_213_ARCHES = {
+    arch + ptx
+    for arch in "3.5 3.7 5.0 5.2 5.3 6.0 6.1 6.2 7.0 7.2 7.5 8.0 8.6 8.7 8.9 9.0 9.0a 10.0 10.0a 11.0 11.0a "
+    "10.3 10.3a 12.0 12.0a 12.1 12.1a".split()
+    for ptx in ("", "+PTX")
+}
+
+
+@pytest.mark.parametrize(
+    "flags, arch_list",
+    [
+        ("sm_75 sm_80 sm_86 sm_90 sm_100 sm_120", "7.5;8.0;8.6;9.0;10.0;12.0+PTX"),  # torch 2.14.1+cu130's
+        ("sm_120 sm_90 sm_100 sm_86", "8.6;9.0;10.0;12.0+PTX"),  # numerically, not as strings
+        ("sm_90a sm_100f sm_120a compute_120", "9.0a;10.0;12.0+PTX;12.0a"),  # 10.0f unknown to torch: built plain
+        ("sm_80 sm_90 sm_90a sm_103 sm_121a", "8.0;9.0;9.0a;10.3;12.1+PTX;12.1a"),
+        ("sm_80 sm_101", "8.0+PTX"),  # an architecture torch cannot build is left out
+        ("compute_90", ""),
+    ],
+)
+def test_default_arch_list(flags, arch_list):
+    assert _build.default_arch_list(flags.split(), TORCH_213_ARCHES.__contains__) == arch_list
+
+
+@pytest.mark.parametrize("saved", [None, "8.0"])
+def test_torch_accepts_arch_asks_the_installed_torch(monkeypatch, saved):
+    if saved is None:
+        monkeypatch.delenv("TORCH_CUDA_ARCH_LIST", raising=False)
+    else:
+        monkeypatch.setenv("TORCH_CUDA_ARCH_LIST", saved)
+    assert _build.torch_accepts_arch("9.0") and _build.torch_accepts_arch("9.0+PTX")
+    assert not _build.torch_accepts_arch("4.2")
+    assert os.environ.get("TORCH_CUDA_ARCH_LIST") == saved
+
+
 def test_info_reports_the_build_beside_the_running_torch():
     result = subprocess.run([sys.executable, "-m", "cosam_ext.info"], capture_output=True, text=True, check=True)
     lines = result.stdout.splitlines()
@@ -145,6 +196,55 @@ def test_setup_names_the_version_after_the_build():
     result = run_setup(ROOT, "--version", FORCE_ONLY_CPU="1")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == f"{_build.VERSION}+{_build.build_tag(torch.__version__, None)}"
+
+
+# setup.py run as a CUDA build (FORCE_CUDA=1) by a torch that says it is one
+# and names the architectures `flags`, with no CUDA toolkit needed: prints the
+# TORCH_CUDA_ARCH_LIST it leaves.
+AS_CUDA_TORCH = """
+import os, runpy, sys
+import torch
+import torch.utils.cpp_extension as cpp_extension
+torch.version.cuda = "13.0"
+torch._C._cuda_getArchFlags = lambda: {flags!r}
+cpp_extension.CUDA_HOME = "/nonexistent/cuda"
+sys.path.insert(0, os.getcwd())
+sys.argv = ["setup.py", "--version"]
+runpy.run_path("setup.py", run_name="__main__")
+print("TORCH_CUDA_ARCH_LIST=" + os.environ["TORCH_CUDA_ARCH_LIST"])
+"""
+
+
+def run_setup_as_cuda_torch(flags, **env):
+    environment = {**os.environ, "FORCE_CUDA": "1", **env}
+    environment.pop("FORCE_ONLY_CPU", None)
+    if "TORCH_CUDA_ARCH_LIST" not in env:
+        environment.pop("TORCH_CUDA_ARCH_LIST", None)
+    return subprocess.run(
+        [sys.executable, "-c", AS_CUDA_TORCH.format(flags=flags)], cwd=ROOT, capture_output=True, text=True,
+        env=environment,
+    )
+
+
+@pytest.mark.parametrize(
+    "flags, env, arch_list",
+    [
+        ("sm_86 sm_90a sm_120", {}, "8.6;9.0a;12.0+PTX"),
+        ("sm_86 sm_90a sm_120", {"TORCH_CUDA_ARCH_LIST": ""}, "8.6;9.0a;12.0+PTX"),  # empty: unset to torch too
+        ("sm_86 sm_90a sm_120", {"TORCH_CUDA_ARCH_LIST": "8.0"}, "8.0"),
+        ("", {"TORCH_CUDA_ARCH_LIST": "9.0"}, "9.0"),  # the default is not needed, so not computed
+    ],
+)
+def test_setup_takes_the_arch_list_from_torch_only_when_unset(flags, env, arch_list):
+    result = run_setup_as_cuda_torch(flags, **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"TORCH_CUDA_ARCH_LIST={arch_list}"
+
+
+def test_setup_asks_for_an_arch_list_where_torch_names_none():
+    result = run_setup_as_cuda_torch("")
+    assert result.returncode != 0
+    assert "this torch names no GPU architectures: set TORCH_CUDA_ARCH_LIST" in result.stderr
 
 
 def copy_setup_files(root):
