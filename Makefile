@@ -7,11 +7,12 @@
 # make wheel-smoke       that wheel installed into a fresh venv outside the source tree and smoke-tested there (CI)
 # make ctest             the standalone CMake build of the op library and its C++ tests (CI)
 # make cuda-on-cpu       every CUDA kernel run on the CPU under the SIMT harness, plain, ASan+UBSan and TSan (CI)
+# make gpu-verify-dry-run  scripts/gpu_verify.sh's core and extra calls rehearsed on the CPU, in a copy of the tree (CI)
 PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
 SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
 
-.PHONY: install demo test check-cuda-build benchmark benchmark-smoke wheel wheel-smoke ctest cuda-on-cpu clean
+.PHONY: install demo test check-cuda-build benchmark benchmark-smoke wheel wheel-smoke ctest cuda-on-cpu gpu-verify-dry-run clean
 
 .requirements-installed: requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
@@ -57,6 +58,16 @@ cuda-on-cpu: .requirements-installed
 	cmake -S . -B build/cmake -DCOSAM_CUDA_ON_CPU_TESTS=ON
 	$(CMAKE_BUILD) --target cuda_on_cpu_test_plain cuda_on_cpu_test_asan cuda_on_cpu_test_tsan
 	setarch "$$(uname -m)" -R ctest --test-dir build/cmake --output-on-failure --label-regex cuda_on_cpu
+
+# The copy holds what the device tool sends: tracked and untracked files that
+# git does not ignore, so no build output.
+DRY_RUN_DIR := build/gpu-verify-dry-run
+gpu-verify-dry-run: .requirements-installed
+	rm -rf $(DRY_RUN_DIR) && mkdir -p $(DRY_RUN_DIR)/tree
+	git ls-files -z --cached --others --exclude-standard | \
+		tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(DRY_RUN_DIR)/tree
+	cd $(DRY_RUN_DIR)/tree && OUT=../out-core bash scripts/gpu_verify.sh --dry-run core
+	cd $(DRY_RUN_DIR)/tree && OUT=../out-extra bash scripts/gpu_verify.sh --dry-run extra
 
 clean:
 	rm -rf build dist *.egg-info $(EXTENSION) cosam_ext/_build_info.json .requirements-installed
