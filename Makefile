@@ -45,18 +45,19 @@ wheel: .requirements-installed
 wheel-smoke: .requirements-installed
 	PYTHON=$(PYTHON) bash scripts/wheel_smoke_test.sh
 
-CMAKE_BUILD = cmake -S . -B build/cmake -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')" && \
-	cmake --build build/cmake --parallel $${MAX_JOBS:-$$(nproc)}
+# $(call cmake_build,CONFIGURE_FLAGS,TARGETS): configure build/cmake against
+# the installed torch (also in a fresh tree) and build TARGETS.
+cmake_build = cmake -S . -B build/cmake -DCMAKE_PREFIX_PATH="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')" $(1) && \
+	cmake --build build/cmake --parallel $${MAX_JOBS:-$$(nproc)} --target $(2)
 
 ctest: .requirements-installed
-	$(CMAKE_BUILD) --target cosam_ops_test
+	$(call cmake_build,,cosam_ops_test)
 	ctest --test-dir build/cmake --output-on-failure --label-exclude cuda_on_cpu
 
 # setarch -R: gcc's TSan runtime cannot map its shadow memory under the
 # address-space randomisation of recent kernels.
 cuda-on-cpu: .requirements-installed
-	cmake -S . -B build/cmake -DCOSAM_CUDA_ON_CPU_TESTS=ON
-	$(CMAKE_BUILD) --target cuda_on_cpu_test_plain cuda_on_cpu_test_asan cuda_on_cpu_test_tsan
+	$(call cmake_build,-DCOSAM_CUDA_ON_CPU_TESTS=ON,cuda_on_cpu_test_plain cuda_on_cpu_test_asan cuda_on_cpu_test_tsan)
 	setarch "$$(uname -m)" -R ctest --test-dir build/cmake --output-on-failure --label-regex cuda_on_cpu
 
 # The copy holds what the device tool sends: tracked and untracked files that
