@@ -1,35 +1,96 @@
-"""A performance model of the CUDA path, on paper: for each kernel and GEMM
-of a CosamLayer's cosam ops (forward and backward, fused order), the bytes it
-must move, its FLOPs, the threads its launch puts on the card against what
-the card holds, and the time the bandwidth and GEMM roofline predict.
+"""A performance model of the CUDA path, on paper: for each launch of a
+CosamLayer's cosam ops (forward and backward, fused order) -- cosam kernel,
+cuBLAS GEMM or ATen helper -- the bytes it moves, its FLOPs, the threads its
+launch keeps resident against what the card holds, and the time predicted by
+the bandwidth, latency (Little's law), instruction-issue and GEMM bounds;
+and the host time of the launches against that GPU time.
 
     python benchmarks/gpu_model.py            # the tables of docs/gpu-performance-model.md
 
-Inputs are the cards' published figures (CARDS) and two assumptions of the
-model, stated with them: a kernel whose threads cannot keep enough bytes in
-flight to cover the memory latency (Little's law) is limited to
-threads * BYTES_IN_FLIGHT_PER_THREAD / LATENCY; launches cost nothing. The
-launch shapes are those of csrc/cuda/kernels/*.cuh.
+Inputs: the cards' published figures (CARDS); what ptxas and the SASS of
+the kernels say (REGISTERS, LOOPS, APPLY_ATTENTION_INSTRUCTIONS: sm_90,
+CUDA 13.0); and the model's assumptions, stated with them. The launch
+shapes are those of csrc/cuda/kernels/*.cuh and the launchers in
+csrc/cuda/*.cu, the GEMMs and ATen calls those of csrc/ncc_algebra.h.
+benchmarks/kernel_times.py compares these predictions with profiler kernel
+times (predicted_by_kernel).
 """
 import argparse
 import dataclasses
 import math
 
 #: Published figures (dense, without sparsity): SMs, HBM bandwidth (bytes/s),
-#: FP32 on the CUDA cores and BF16 on the tensor cores (FLOP/s).
+#: FP32 on the CUDA cores and BF16 on the tensor cores (FLOP/s), boost clock.
 CARDS = {
-    "H100 SXM": dict(sms=132, bandwidth=3.35e12, fp32=66.9e12, bf16=989.4e12),
-    "H200 SXM": dict(sms=132, bandwidth=4.8e12, fp32=66.9e12, bf16=989.4e12),
+    "H100 SXM": dict(sms=132, bandwidth=3.35e12, fp32=66.9e12, bf16=989.4e12, clock=1.98e9),
+    "H200 SXM": dict(sms=132, bandwidth=4.8e12, fp32=66.9e12, bf16=989.4e12, clock=1.98e9),
 }
-THREADS_PER_SM = 2048
-#: The model's assumptions: each thread has four independent 4-byte loads in
-#: flight (unrolled loops), and a load takes about 600 ns from HBM.
-BYTES_IN_FLIGHT_PER_THREAD = 16
+#: Per SM of compute capability 9.0: resident threads and blocks, 32-bit
+#: registers, the registers a warp is allocated in units of, and the
+#: thread-instructions issued per clock (4 schedulers x one warp-instruction).
+THREADS_PER_SM, BLOCKS_PER_SM, REGISTERS_PER_SM, REGISTER_GRANULE = 2048, 32, 65536, 256
+WARP = 32
+ISSUE_PER_CLOCK = 4 * WARP
+
+#: The model's assumptions: a load from HBM takes about 600 ns; a launch
+#: costs about 4.5 us of host time (the CUDA runtime and the ATen dispatch
+#: around it); cuBLAS tiles a GEMM's output in 128 x 128 tiles, one CTA each,
+#: without splitting the inner dimension.
 LATENCY = 600e-9
+LAUNCH_HOST_TIME = 4.5e-6
+GEMM_TILE = 128
+
+#: Registers per thread of each kernel (float32, bfloat16), from ptxas -v in
+#: `make check-cuda-build`. None spills; the static shared memory (at most
+#: 1 KiB a block) never limits residency.
+REGISTERS = {
+    "normalize_kernel": (40, 40),
+    "normalize_backward_kernel": (32, 32),
+    "slot_sums_kernel": (32, 32),
+    "slot_sums_backward_kernel": (32, 32),
+    "masked_mean_kernel": (31, 31),
+    "masked_mean_backward_kernel": (40, 36),
+    "apply_attention_kernel": (40, 32),
+    "apply_attention_backward_rows_kernel": (32, 32),
+    "apply_attention_backward_positions_kernel": (32, 32),
+}
+
+#: The loop of each kernel that first reads its inputs from memory (later
+#: passes re-read them through the caches), as compiled for sm_90: its
+#: independent scalar loads per iteration, and how many iterations the
+#: unrolled loop issues before consuming the first (float32, bfloat16). The
+#: compiled loops run the first (trip count mod 4) iterations one at a time,
+#: so a thread of fewer than 4 iterations has one in flight.
+LOOPS = {
+    "normalize_kernel": (1, 16, 16),  # the mean's pass over x
+    "normalize_backward_kernel": (2, 16, 16),  # dz and x, for mean(dz) and gz
+    "slot_sums_kernel": (1, 4, 4),  # the N-1 other frames' values of one output
+    "slot_sums_backward_kernel": (1, 1, 1),  # a running sum: each store waits for the last load
+    "masked_mean_kernel": (2, 16, 16),  # x and s
+    "masked_mean_backward_kernel": (2, 4, 4),  # g and x, dx stored between
+    "apply_attention_kernel": (3, 1, 1),  # x, s, c: the store waits for them, the next element's loads for it
+    "apply_attention_backward_rows_kernel": (3, 4, 4),  # g, s, x
+    "apply_attention_backward_positions_kernel": (3, 16, 4),  # g, x, c
+}
+#: Instructions apply_attention_kernel issues per element (SASS of its loop):
+#: its three 64-bit divisions (i / P, row / C, frame / N; the remainders come
+#: from the quotients) take the 32-bit path whenever both operands fit in 32
+#: bits, as at every modelled shape, about 25 instructions each; the 64-bit
+#: routine would make it about 350.
+APPLY_ATTENTION_INSTRUCTIONS = 114
 
 #: The launch constants of csrc/cuda/kernels/: 1-D blocks, 2-D column tiles.
 THREADS, MAX_BLOCKS, TILE_COLS, TILE_ROWS = 256, 65536, 32, 8
 SUMMARY_WIDTH = 64  # K: output channels of the authors' summary conv
+DTYPES = ("float32", "bfloat16")
+ELEMENT_SIZE = {"float32": 4, "bfloat16": 2}
+#: Which launches of the model each op of the profiler run (kernel_times.py) covers.
+OP_PASSES = {
+    "ncc_summary": ("ncc_summary", "ncc_summary_backward"),
+    "masked_mean": ("masked_mean", "masked_mean_backward"),
+    "apply_attention": ("apply_attention", "apply_attention_backward"),
+}
+GEMM_KEY, ATEN_KEY = "GEMM (cuBLAS)", "ATen kernels"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,141 +121,321 @@ SHAPES = [
 ]
 
 
+def resident_threads_per_sm(registers, block_threads):
+    """Threads of blocks of block_threads that an SM holds at once."""
+    warps = math.ceil(block_threads / WARP)
+    per_warp = math.ceil(registers * WARP / REGISTER_GRANULE) * REGISTER_GRANULE
+    blocks = min(BLOCKS_PER_SM, THREADS_PER_SM // block_threads, REGISTERS_PER_SM // per_warp // warps)
+    return blocks * block_threads
+
+
+def iterations_in_flight(trips, unroll):
+    return 1 if trips < 4 else min(unroll, trips - trips % 4)
+
+
 @dataclasses.dataclass
-class Launch:
+class Kernel:
+    """A cosam kernel: memory-bound unless its resident threads hold too few
+    bytes in flight (Little's law) or it issues too many instructions."""
+
+    name: str
+    kernel: str  # the __global__ function (REGISTERS, LOOPS, the profiler's name)
+    bytes: float
+    blocks: int
+    block: tuple  # threads per block, (x,) or (x, y)
+    trips: int  # iterations of its LOOPS entry per loading thread
+    active: float = 1.0  # the fraction of its threads that load
+    instructions: float = 0.0  # thread-instructions issued, where the issue bound is modelled
+    flops: float = 0.0
+    launches: int = 1
+
+    @property
+    def key(self):
+        return self.kernel
+
+    @property
+    def block_threads(self):
+        return math.prod(self.block)
+
+    @property
+    def grid(self):
+        threads = "x".join(map(str, self.block))
+        return f"{self.blocks} x {threads if len(self.block) == 1 else f'({threads})'}"
+
+    def registers(self, dtype):
+        return REGISTERS[self.kernel][DTYPES.index(dtype)]
+
+    def resident_per_sm(self, dtype):
+        return resident_threads_per_sm(self.registers(dtype), self.block_threads)
+
+    def occupancy(self, card, dtype):
+        """Threads launched / threads the card holds at this kernel's registers."""
+        return self.blocks * self.block_threads / (card["sms"] * self.resident_per_sm(dtype))
+
+    def bytes_in_flight(self, dtype):
+        """Per loading thread."""
+        loads, *unroll = LOOPS[self.kernel]
+        return loads * iterations_in_flight(self.trips, unroll[DTYPES.index(dtype)]) * ELEMENT_SIZE[dtype]
+
+    def predict(self, card, dtype):
+        resident_blocks = min(self.blocks, card["sms"] * self.resident_per_sm(dtype) // self.block_threads)
+        loading = resident_blocks * self.block_threads * self.active
+        latency_rate = loading * self.bytes_in_flight(dtype) / LATENCY
+        memory = self.bytes / min(card["bandwidth"], latency_rate)
+        issue = self.instructions / (card["sms"] * ISSUE_PER_CLOCK * card["clock"])
+        if issue > memory:
+            return issue, "issue (64-bit divisions)"
+        return memory, "latency (Little's law)" if latency_rate < card["bandwidth"] else "bandwidth"
+
+
+@dataclasses.dataclass
+class Gemm:
+    """cuBLAS calls of one kind: (rows, columns, inner, batch, bytes) each,
+    run one after another. A call of fewer CTAs than SMs gets that share of
+    the peak rate."""
+
+    name: str
+    calls: list
+
+    @property
+    def launches(self):
+        return len(self.calls)
+
+    @property
+    def flops(self):
+        return sum(2 * m * n * k * batch for m, n, k, batch, _ in self.calls)
+
+    @property
+    def bytes(self):
+        return sum(call[-1] for call in self.calls)
+
+    @property
+    def ctas(self):
+        return [batch * math.ceil(m / GEMM_TILE) * math.ceil(n / GEMM_TILE) for m, n, _, batch, _ in self.calls]
+
+    @property
+    def grid(self):
+        low, high = min(self.ctas), max(self.ctas)
+        ctas = f"{low}" if low == high else f"{low}-{high}"
+        return f"cuBLAS {self.launches} x {ctas} CTAs" if self.launches > 1 else f"cuBLAS {ctas} CTAs"
+
+    key = GEMM_KEY
+
+    def predict(self, card, dtype):
+        peak = card["bf16"] if dtype == "bfloat16" else card["fp32"]
+        compute = memory = seconds = 0.0
+        for (m, n, k, batch, bytes_), ctas in zip(self.calls, self.ctas):
+            c = 2 * m * n * k * batch / (peak * min(1.0, ctas / card["sms"]))
+            b = bytes_ / card["bandwidth"]
+            compute, memory, seconds = compute + c, memory + b, seconds + max(c, b)
+        if memory >= compute:
+            return seconds, "bandwidth"
+        return seconds, "GEMM rate, small grid" if min(self.ctas) < card["sms"] else "GEMM rate"
+
+
+@dataclasses.dataclass
+class Aten:
+    """An ATen copy, fill or reduction: taken at the bandwidth (vectorised
+    kernels, one launch)."""
+
     name: str
     bytes: float
-    flops: float = 0.0
-    threads: int = 0  # 0 for a GEMM (cuBLAS picks its launch)
-    shape: str = "cuBLAS"
+    flops = 0.0
+    launches = 1
+    grid = "ATen"
+    key = ATEN_KEY
+
+    def predict(self, card, dtype):
+        return self.bytes / card["bandwidth"], "bandwidth"
 
 
-def grid_stride(elements):
+def grid_stride(name, kernel, bytes_, elements, trips, instructions=0.0):
     blocks = min(math.ceil(elements / THREADS), MAX_BLOCKS)
-    return blocks * THREADS, f"{blocks} x {THREADS}"
+    return Kernel(name, kernel, bytes_, blocks, (THREADS,), trips, instructions=instructions)
 
 
-def per_row(rows):
-    return rows * THREADS, f"{rows} x {THREADS}"
+def per_row(name, kernel, bytes_, rows, positions):
+    """One block per row; threads past the row's positions idle."""
+    return Kernel(name, kernel, bytes_, rows, (THREADS,), math.ceil(positions / THREADS),
+                  active=min(positions, THREADS) / THREADS)
 
 
-def column_tiles(maps, positions):
-    blocks = maps * math.ceil(positions / TILE_COLS)
-    return blocks * TILE_COLS * TILE_ROWS, f"{blocks} x ({TILE_COLS}x{TILE_ROWS})"
+def column_tiles(name, kernel, bytes_, maps, positions, channels):
+    tiles = math.ceil(positions / TILE_COLS)
+    return Kernel(name, kernel, bytes_, maps * tiles, (TILE_COLS, TILE_ROWS), math.ceil(channels / TILE_ROWS),
+                  active=positions / (tiles * TILE_COLS))
 
 
-def gemm(name, macs, bytes_):
-    return Launch(name, bytes=bytes_, flops=2 * macs)
-
-
-def kernel(name, bytes_, launch):
-    threads, shape = launch
-    return Launch(name, bytes=bytes_, threads=threads, shape=shape)
-
-
-def launches(s, e):
-    """The cosam ops' launches of one forward and backward at shape s, for
-    elements of e bytes (statistics and dc shares in float)."""
+def launches(s, dtype):
+    """The launches of the cosam ops' forward and backward at shape s, in
+    the order the code issues them (statistics and dc shares in float)."""
+    e = ELEMENT_SIZE[dtype]
     F, N, B, C, D, P, K = s.maps, s.frames, s.clips, s.channels, s.reduced, s.positions, SUMMARY_WIDTH
+    BD = B * D
     x, xd, xs = F * C * P * e, F * D * P * e, F * P * e  # the layer's x, the reduced x, a mask
-    pairs, v = N * B * D * 2 * K * e, N * B * D * K * e
-    slot_macs, own_macs = 2 * (N - 1) * B * D * P * K, F * K * D * P
-    weights, logits = (N - 1) * P * K * e, F * K * P * e
-    tiles = column_tiles(F, P)
+    v, logits, weights = F * D * K * e, F * K * P * e, (N - 1) * K * P * e
+    stats = 2 * F * P * 4  # mean and stdev
+    # Frame m's slot weights: K rows at the clip's ends, 2K between.
+    counts = [K if m in (0, N - 1) else 2 * K for m in range(N)]
     return {
         "ncc_summary": [
-            kernel("normalize_kernel", 2 * xd + 2 * F * P * 4, tiles),
-            gemm("slot GEMMs Z_m W_s^T", slot_macs, xd + weights + pairs),
-            kernel("slot_sums_kernel", pairs + v, grid_stride(B * D * K)),
-            gemm("own-frame GEMM V_n^T Z_n", own_macs, xd + v + logits),
+            column_tiles("normalize_kernel", "normalize_kernel", 2 * xd + stats, F, P, D),
+            Aten("weight rows by slot (copy)", 2 * weights),
+            Gemm("slot GEMMs Z_m W_s^T", [(BD, n, P, 1, (BD * P + n * P + BD * n) * e) for n in counts]),
+            grid_stride("slot_sums_kernel", "slot_sums_kernel", 2 * (N - 1) * BD * K * e + v, BD * K, N - 1),
+            Aten("bias into the logits (copy)", logits),
+            Gemm("own-frame GEMM V_n^T Z_n", [(K, P, D, F, xd + v + 2 * logits)]),
+            Aten("logits to clip-major (copy)", 2 * logits),
         ],
         "ncc_summary_backward": [
-            kernel("normalize_kernel (z again)", 2 * xd + 2 * F * P * 4, tiles),
-            gemm("dV, dZ own-frame GEMMs", 2 * own_macs, 2 * logits + 2 * xd + 2 * v),
-            kernel("slot_sums_backward_kernel", v + pairs, grid_stride(B * D * K)),
-            gemm("dW, dZ slot GEMMs", 2 * slot_macs, 2 * pairs + 2 * xd + 2 * weights),
-            kernel("normalize_backward_kernel", 3 * xd + 2 * F * P * 4, tiles),
+            Aten("zero gradient of v (autograd)", v),
+            column_tiles("normalize_kernel (z again)", "normalize_kernel", 2 * xd + stats, F, P, D),
+            Aten("weight rows by slot (copy)", 2 * weights),
+            Aten("gradient to frame-major (copy)", 2 * logits),
+            Aten("bias gradient (sum)", logits),
+            Gemm("dV GEMM Z_n G_n^T", [(D, K, P, F, xd + logits + v)]),
+            grid_stride("slot_sums_backward_kernel", "slot_sums_backward_kernel", v + 2 * N * BD * K * e, BD * K, N),
+            Aten("zero dW (fill)", weights),
+            Gemm("dW slot GEMMs", [(n, P, BD, 1, (BD * n + BD * P + 2 * n * P) * e) for n in counts]),
+            Aten("weight gradient to (K, (N-1)P) (copy)", 2 * weights),
+            Gemm("dZ own-frame GEMM V_n G_n", [(D, P, K, F, v + logits + xd)]),
+            Gemm("dZ slot GEMMs", [(BD, P, n, 1, (BD * n + n * P + 2 * BD * P) * e) for n in counts]),
+            column_tiles("normalize_backward_kernel", "normalize_backward_kernel", 3 * xd + stats, F, P, D),
         ],
-        "masked_mean": [kernel("masked_mean_kernel", x + xs + F * C * e, per_row(F * C))],
+        "masked_mean": [per_row("masked_mean_kernel", "masked_mean_kernel", x + xs + F * C * e, F * C, P)],
         "masked_mean_backward": [
-            kernel("masked_mean_backward_kernel", F * C * e + 2 * x + 2 * xs, column_tiles(F, P)),
+            column_tiles("masked_mean_backward_kernel", "masked_mean_backward_kernel",
+                         F * C * e + 2 * x + 2 * xs, F, P, C),
         ],
-        "apply_attention": [kernel("apply_attention_kernel", 2 * x + xs + B * C * e, grid_stride(F * C * P))],
+        "apply_attention": [
+            grid_stride("apply_attention_kernel", "apply_attention_kernel", 2 * x + xs + B * C * e, F * C * P, 1,
+                        instructions=F * C * P * APPLY_ATTENTION_INSTRUCTIONS),
+        ],
         "apply_attention_backward": [
-            kernel("apply_attention_backward_rows_kernel", 3 * x + xs + F * C * 4, per_row(F * C)),
-            kernel("apply_attention_backward_positions_kernel", 2 * x + xs, column_tiles(F, P)),
-        ],
+            per_row("apply_attention_backward_rows_kernel", "apply_attention_backward_rows_kernel",
+                    3 * x + xs + F * C * 4, F * C, P),
+            column_tiles("apply_attention_backward_positions_kernel", "apply_attention_backward_positions_kernel",
+                         2 * x + xs, F, P, C),
+            Aten("dc: the frames' shares summed (sum)", F * C * 4 + B * C * 4),
+        ] + ([Aten("dc to bfloat16 (copy)", B * C * (4 + e))] if dtype == "bfloat16" else []),
     }
 
 
-def predict(launch, card, dtype):
-    """(seconds, what bounds it) on the card."""
-    resident = card["sms"] * THREADS_PER_SM
-    bandwidth = card["bandwidth"]
-    if launch.threads:
-        in_flight = min(launch.threads, resident) * BYTES_IN_FLIGHT_PER_THREAD / LATENCY
-        if in_flight < bandwidth:
-            return launch.bytes / in_flight, "latency (too few threads)"
-        return launch.bytes / bandwidth, "bandwidth"
-    peak = card["bf16"] if dtype == "bfloat16" else card["fp32"]
-    compute, memory = launch.flops / peak, launch.bytes / bandwidth
-    return max(compute, memory), "GEMM rate" if compute >= memory else "bandwidth"
+def kernels_table():
+    """The inputs per kernel: registers, what they leave resident, the loop."""
+    lines = [
+        "| kernel | registers (float32 / bfloat16) | resident threads / SM | loads / iteration "
+        "| iterations in flight, at most (float32 / bfloat16) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for kernel, registers in REGISTERS.items():
+        # Every kernel's block holds THREADS threads (column tiles: TILE_COLS x TILE_ROWS).
+        resident = " / ".join(str(resident_threads_per_sm(r, THREADS)) for r in registers)
+        loads, *unroll = LOOPS[kernel]
+        lines.append(f"| {kernel} | {' / '.join(map(str, registers))} | {resident} | {loads} | "
+                     f"{' / '.join(map(str, unroll))} |")
+    return "\n".join(lines)
 
 
 def table(shape, dtype):
-    e = 2 if dtype == "bfloat16" else 4
     cards = list(CARDS)
-    resident = CARDS[cards[0]]["sms"] * THREADS_PER_SM
     lines = [
         f"#### {shape.name}, {dtype}",
         "",
-        "| op | launch | grid (blocks x threads) | threads / resident | MB | GFLOP | "
-        + " | ".join(f"{c} us" for c in cards) + " | bound (H200) |",
-        "|---|---|---|---:|---:|---:|" + "---:|" * len(cards) + "---|",
+        "| op | launch | launches | grid (blocks x threads) | registers | threads / resident | B in flight / thread "
+        "| MB | GFLOP | " + " | ".join(f"{c} us" for c in cards) + " | bound (H200) |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|" + "---:|" * len(cards) + "---|",
     ]
-    totals = [0.0] * len(cards)
-    for op, items in launches(shape, e).items():
+    totals, count = [0.0] * len(cards), 0
+    for op, items in launches(shape, dtype).items():
         for launch in items:
-            times = [predict(launch, CARDS[c], dtype) for c in cards]
+            times = [launch.predict(CARDS[c], dtype) for c in cards]
             for i, (seconds, _) in enumerate(times):
                 totals[i] += seconds
-            occupancy = f"{launch.threads / resident:.2f}" if launch.threads else "-"
+            count += launch.launches
+            if isinstance(launch, Kernel):
+                kernel = (f"{launch.registers(dtype)} | {launch.occupancy(CARDS[cards[-1]], dtype):.2f} | "
+                          f"{launch.bytes_in_flight(dtype)}")
+            else:
+                kernel = "- | - | -"
             lines.append(
-                f"| {op} | {launch.name} | {launch.shape} | {occupancy} | {launch.bytes / 1e6:.1f} | "
+                f"| {op} | {launch.name} | {launch.launches} | {launch.grid} | {kernel} | {launch.bytes / 1e6:.1f} | "
                 f"{launch.flops / 1e9:.2f} | " + " | ".join(f"{t * 1e6:.1f}" for t, _ in times)
                 + f" | {times[-1][1]} |"
             )
-    lines.append("| **all** | | | | | | " + " | ".join(f"**{t * 1e6:.0f}**" for t in totals) + " | |")
+    lines.append(f"| **all** | | **{count}** | | | | | | | "
+                 + " | ".join(f"**{t * 1e6:.0f}**" for t in totals) + " | |")
     return "\n".join(lines)
+
+
+def op_time(shape, dtype, op, card="H200 SXM"):
+    """(launches, predicted GPU seconds) of op's forward and backward."""
+    items = [launch for part in OP_PASSES[op] for launch in launches(shape, dtype)[part]]
+    return sum(launch.launches for launch in items), sum(launch.predict(CARDS[card], dtype)[0] for launch in items)
+
+
+def launch_overhead(card="H200 SXM"):
+    """Host time of each op's launches (forward+backward) against its predicted GPU time."""
+    lines = [
+        f"#### Host launch time against GPU time ({card}, {LAUNCH_HOST_TIME * 1e6:.1f} us a launch)",
+        "",
+        "| shape | dtype | op (forward+backward) | launches | host us | GPU us | bound |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for dtype in DTYPES:
+        for shape in SHAPES:
+            for op in OP_PASSES:
+                count, gpu = op_time(shape, dtype, op, card)
+                host = count * LAUNCH_HOST_TIME
+                lines.append(f"| {shape.name} | {dtype} | {op} | {count} | {host * 1e6:.1f} | {gpu * 1e6:.1f} | "
+                             f"{'launches' if host > gpu else 'GPU'} |")
+    return "\n".join(lines)
+
+
+def predicted_by_kernel(shape, dtype, op, card="H200 SXM"):
+    """{key: (launches, seconds)} for op's forward and backward, keyed as a
+    profiler names the kernels: a cosam kernel by its function, cuBLAS under
+    GEMM_KEY, ATen's helpers under ATEN_KEY."""
+    predicted = {}
+    for part in OP_PASSES[op]:
+        for launch in launches(shape, dtype)[part]:
+            count, seconds = predicted.get(launch.key, (0, 0.0))
+            predicted[launch.key] = (count + launch.launches, seconds + launch.predict(CARDS[card], dtype)[0])
+    return predicted
 
 
 def reshaped(shape, card="H200 SXM", dtype="float32"):
     """The two kernels moved from one thread per (frame, position), looping
-    over all C channels, to column tiles: predicted before and after."""
-    e = 2 if dtype == "bfloat16" else 4
-    resident = CARDS[card]["sms"] * THREADS_PER_SM
+    over all C channels, to column tiles: predicted before and after (the
+    old kernels' loop and registers taken as the new ones')."""
     lines = []
-    for op, items in launches(shape, e).items():
+    for items in launches(shape, dtype).values():
         for after in items:
-            if after.name not in ("masked_mean_backward_kernel", "apply_attention_backward_positions_kernel"):
+            if getattr(after, "kernel", None) not in ("masked_mean_backward_kernel",
+                                                      "apply_attention_backward_positions_kernel"):
                 continue
-            threads, grid = grid_stride(shape.maps * shape.positions)
-            before = dataclasses.replace(after, threads=threads, shape=grid)
-            (old, _), (new, _) = predict(before, CARDS[card], dtype), predict(after, CARDS[card], dtype)
-            lines.append(f"| {shape.name} | {after.name} | {before.shape} ({threads / resident:.2f}) | "
-                         f"{after.shape} ({after.threads / resident:.2f}) | {old * 1e6:.1f} | {new * 1e6:.1f} |")
+            before = grid_stride(after.name, after.kernel, after.bytes, shape.maps * shape.positions, shape.channels)
+            (old, _), (new, _) = before.predict(CARDS[card], dtype), after.predict(CARDS[card], dtype)
+            lines.append(f"| {shape.name} | {after.name} | {before.grid} ({before.occupancy(CARDS[card], dtype):.2f}) | "
+                         f"{after.grid} ({after.occupancy(CARDS[card], dtype):.2f}) | {old * 1e6:.1f} | {new * 1e6:.1f} |")
     return lines
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], action="append",
+    parser.add_argument("--dtype", choices=DTYPES, action="append",
                         help="element type (repeatable; default float32 and bfloat16)")
     args = parser.parse_args()
-    for dtype in args.dtype or ["float32", "bfloat16"]:
+    print("#### Kernels (sm_90)")
+    print()
+    print(kernels_table())
+    print()
+    for dtype in args.dtype or DTYPES:
         for shape in SHAPES:
             print(table(shape, dtype))
             print()
+    print(launch_overhead())
+    print()
     print("#### Launch shapes replaced (H200 SXM, float32)")
     print()
     print("| shape | kernel | before: grid (threads / resident) | now | before us | now us |")
