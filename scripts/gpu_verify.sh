@@ -182,20 +182,28 @@ step_sanitizer() {
     echo "FAILED: compute-sanitizer is not on the PATH"
     return 1
   fi
+  local -A pids
   for tool in "${tools[@]}"; do
     sanitized_run "$tool" &
+    pids[$tool]=$!
   done
-  wait
   for tool in "${tools[@]}"; do
-    echo "=== $tool"
-    cat "$SCRATCH/sanitizer-$tool.log"
+    wait "${pids[$tool]}"
+    local rc=$? log=$SCRATCH/sanitizer-$tool.log
+    echo "=== $tool (rc=$rc)"
+    cat "$log"
     # A log without the workload's own last line ended early: an import
     # error or a crash under the tool, whatever the tool's summary says.
-    if ! grep -q '^sanitizer workload: ok' "$SCRATCH/sanitizer-$tool.log"; then
+    if ! grep -q '^sanitizer workload: ok' "$log"; then
       echo "FAILED: $tool: the workload did not finish"
       failed=1
-    elif [ "$tool" != none ] && ! grep -q 'ERROR SUMMARY: 0 errors' "$SCRATCH/sanitizer-$tool.log"; then
-      echo "FAILED: $tool reported errors"
+    elif (( rc )); then
+      echo "FAILED: $tool: rc=$rc"
+      failed=1
+    # memcheck, synccheck and initcheck end with "ERROR SUMMARY: 0 errors",
+    # racecheck with "RACECHECK SUMMARY: 0 hazards displayed (...)".
+    elif [ "$tool" != none ] && ! grep -Eq '(ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards)' "$log"; then
+      echo "FAILED: $tool: no clean summary line"
       failed=1
     fi
   done
