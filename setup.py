@@ -55,6 +55,8 @@ def with_cuda():
     if os.getenv("FORCE_CUDA", "0") == "1":
         if torch.version.cuda is None:
             raise RuntimeError(f"FORCE_CUDA=1 needs a CUDA build of torch; torch {torch.__version__} is a CPU build")
+        if CUDA_HOME is None:
+            raise RuntimeError("FORCE_CUDA=1 needs a CUDA toolkit (nvcc): none found; set CUDA_HOME")
         return True
     # The CPU torch wheel cannot compile .cu files (it lacks the CUDA headers
     # of c10), so a toolkit alone is not enough.
