@@ -57,6 +57,13 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize(name, values, ids=[getattr(v, "id", str(v)) for v in values])
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Each benchmark draws its inputs (and model weights) from seed 0: a rerun
+    times the same values, and a smoke failure reproduces."""
+    torch.manual_seed(0)
+
+
 @pytest.fixture
 def smoke(request):
     return cases.is_smoke(request.config)
