@@ -156,7 +156,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   {
     const auto w_rows = weight_rows_by_slot(weight, fb);
     const auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
-    grad_bias = g.sum({0, 2});
+    // IntArrayRef spelled out: torch 2.11's Tensor also has sum(DimnameList)
+    // (gone by 2.13), which makes a bare {0, 2} ambiguous there.
+    grad_bias = g.sum(at::IntArrayRef{0, 2});
 
     // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give the pairs'
     // gradients [dhi_m | dlo_m].
