@@ -59,7 +59,8 @@ done
 [ -n "$CALL" ] || usage
 
 # Seconds per step on the GPU machine. Expected times (16 cores, H200, on
-# paper): device 5, build 60-80 (6 .cu and 9 .cpp files, one architecture),
+# paper): device 5, build 45-80 (6 .cu and 9 .cpp files, one architecture:
+# the slowest, ncc_summary.cu, compiles in 34 s on one core here),
 # tests 60-90 (about 200 cases; torch.compile's first compile most of it),
 # sanitizer 40-80 (four tools side by side, each a torch start under the tool
 # and about 1 ms of kernels), kernel-times 15-25, amp-demo 60-120 (the
