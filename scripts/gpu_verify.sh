@@ -61,10 +61,11 @@ done
 # Seconds per step on the GPU machine. Expected times (16 cores, H200, on
 # paper): device 5, build 45-80 (6 .cu and 9 .cpp files, one architecture:
 # the slowest, ncc_summary.cu, compiles in 34 s on one core here),
-# tests 60-90 (about 200 cases; torch.compile's first compile most of it),
+# tests 60-90 (90 cases; torch.compile's first compile and the float64 CPU
+# reference at COSAM_2's maps most of it),
 # sanitizer 40-80 (four tools side by side, each a torch start under the tool
 # and about 1 ms of kernels), kernel-times 15-25, amp-demo 60-120 (the
-# synthetic set written on one core, then 4 epochs and two evaluations),
+# synthetic set written on one core, then one epoch and two evaluations),
 # benchmarks 90-180 (about 180 benchmarks of at most 20 rounds).
 declare -A LIMIT=(
   [device]=15 [build]=110 [tests]=130 [sanitizer]=110 [kernel-times]=45
