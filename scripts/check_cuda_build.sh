@@ -26,16 +26,16 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # torch 2.14.1 is the CUDA 13.0 build (about 5.5 GB; a no-op once installed).
 "$VENV/bin/python" -m pip install -q torch==2.14.1 numpy ninja setuptools wheel
-SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 # The toolkit under /usr/local/cuda has the compiler and runtime headers only;
 # cuBLAS and cuSPARSE headers come from the nvidia packages torch pulls in.
+INCLUDE=$("$VENV/bin/python" "$ROOT/scripts/gpu_verify_steps.py" nvidia-include-path)
 echo "check_cuda_build: building with TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}"
 (
   cd "$ROOT"
   FORCE_CUDA=1 \
   CUDA_HOME=${CUDA_HOME:-/usr/local/cuda} \
-  CPATH="$SITE/nvidia/cu13/include${CPATH:+:$CPATH}" \
+  CPATH="$INCLUDE${CPATH:+:$CPATH}" \
   TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} \
   MAX_JOBS=${MAX_JOBS:-2} \
   NVCC_APPEND_FLAGS="-Xptxas -v${NVCC_APPEND_FLAGS:+ $NVCC_APPEND_FLAGS}" \
@@ -80,6 +80,7 @@ PY
 # (not from the source tree).
 (cd "$ROOT" && find cosam_ext -name '*.py' -exec cp --parents {} "$BUILD/lib/" \;)
 cd "$BUILD/lib"
+PYTHONPATH=$BUILD/lib "$VENV/bin/python" "$ROOT/scripts/gpu_verify_steps.py" kernels-registered --device cuda
 "$VENV/bin/python" - <<'PY'
 import os
 
@@ -89,12 +90,6 @@ import cosam_ext
 from cosam_ext import ops, reference
 
 assert cosam_ext.__file__.startswith(os.getcwd()), cosam_ext.__file__
-for op in ("ncc_cost_volume", "ncc_cost_volume_backward", "ncc_summary", "ncc_summary_backward",
-           "masked_mean", "masked_mean_backward", "apply_attention", "apply_attention_backward"):
-    for key in ("CPU", "CUDA"):
-        assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{op}", key), (op, key)
-for op in ("ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention"):
-    assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{op}", "AutocastCUDA"), op
 
 x = torch.randn(6, 5, 3, 2, dtype=torch.float64, requires_grad=True)
 weight = torch.randn(4, 2 * 6, dtype=torch.float64, requires_grad=True)

@@ -32,7 +32,8 @@ KERNELS = (
     "apply_attention_kernel", "apply_attention_backward_rows_kernel",
     "apply_attention_backward_positions_kernel",
 )
-#: On the CPU (the rehearsal) the same workload is checked op by op.
+#: The compiled ops (csrc/ops.cpp). On the CPU (the rehearsal) the sanitizer
+#: workload is checked op by op.
 CPU_OPS = (
     "cosam::ncc_summary", "cosam::ncc_summary_backward", "cosam::ncc_cost_volume",
     "cosam::ncc_cost_volume_backward", "cosam::masked_mean", "cosam::masked_mean_backward",
@@ -94,15 +95,16 @@ def nvidia_include_path_step(args):
 
 
 def kernels_registered_step(args):
-    """Every cosam op has a kernel for the device (and, on CUDA, the autocast
-    rules): a build that quietly left the CUDA sources out fails here."""
+    """Every compiled cosam op has its CPU kernel and, for --device cuda, its
+    CUDA kernel and (the forward ops) the autocast rule: a build that quietly
+    left the CUDA sources out fails here. Needs no GPU."""
     import torch
 
     import cosam_ext  # noqa: F401  (registers the ops)
 
-    key = "CUDA" if args.device == "cuda" else "CPU"
-    wanted = [(op, key) for op in CPU_OPS]
+    wanted = [(op, "CPU") for op in CPU_OPS]
     if args.device == "cuda":
+        wanted += [(op, "CUDA") for op in CPU_OPS]
         wanted += [(op, "AutocastCUDA")
                    for op in ("cosam::ncc_cost_volume", "cosam::ncc_summary", "cosam::masked_mean",
                               "cosam::apply_attention")]
