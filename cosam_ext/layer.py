@@ -8,7 +8,7 @@ from torch.nn.modules import module as _module_hooks
 
 from . import reference
 from .ops import DEFAULT_EPS, apply_attention, channel_attention, masked_mean, ncc_cost_volume, ncc_summary
-from .ops.channel_attention_op import mask_or_ones
+from .ops.channel_attention import mask_or_ones
 
 __all__ = ["CosamLayer", "CosamOutput"]
 

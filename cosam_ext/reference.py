@@ -7,25 +7,12 @@ memory; the tests use it as the ground truth and the benchmarks as baseline.
 import torch
 import torch.nn.functional as F
 
+from .ops.ncc import DEFAULT_EPS, normalise, other_frames
+
 __all__ = [
     "DEFAULT_EPS", "other_frames", "normalise", "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention",
     "channel_attention", "cosam",
 ]
-
-#: The authors' epsilon, added to the standard deviation (not the variance).
-DEFAULT_EPS = 1e-4
-
-
-def other_frames(num_frames):
-    """Slot order of each frame: the other frames ascending, skipping itself."""
-    return [[m for m in range(num_frames) if m != n] for n in range(num_frames)]
-
-
-def normalise(t, dim, eps):
-    """(t - mean) / (unbiased std + eps) along dim: the NCC normalisation."""
-    t = t - t.mean(dim=dim, keepdim=True)
-    return t / (t.std(dim=dim, keepdim=True) + eps)
-
 
 def ncc_cost_volume(x, num_frames, eps=DEFAULT_EPS):
     """(B*N, D, H, W) clip-major -> (B*N, (N-1)*H*W, H, W)."""

@@ -134,7 +134,7 @@ def _inputs():
 
 
 BAD_INPUTS = [
-    ("3d_x", lambda x, s, *mlp: (x[0], s, *mlp, 3), "x must be 4-D"),
+    ("3d_x", lambda x, s, *mlp: (x[0], s, *mlp, 3), "x must be a 4-D tensor"),
     ("frames", lambda x, s, *mlp: (x, s, *mlp, 4), "not divisible by num_frames"),
     ("spatial_shape", lambda x, s, *mlp: (x, s[:, :, :1], *mlp, 3), "spatial_mask must have shape"),
     ("weight1_shape", lambda x, s, w1, *rest: (x, s, w1[:, :2], *rest, 3), r"weight1 must have shape \(3, 4\)"),

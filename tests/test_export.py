@@ -6,6 +6,7 @@ import copy
 import io
 import math
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -55,18 +56,17 @@ def batch_dim(layer, rank):
 
 
 def export_onnx(module, x, dynamic_shapes):
-    with ops.onnx_decompositions():
-        program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=(dynamic_shapes,), verbose=False)
+    """The plain call a user makes: no context, no table."""
+    program = torch.onnx.export(module, (x,), dynamo=True, dynamic_shapes=(dynamic_shapes,), verbose=False)
     return program.model_proto
 
 
-def test_onnx_decompositions_are_scoped():
-    # Outside the context torch.compile must see no decomposition of the
-    # cosam ops (inductor refuses a fallback for an op that has one, in CI).
+def test_export_leaves_torch_global_tables_alone():
+    # torch.compile must never see a decomposition of the cosam ops (inductor
+    # refuses a fallback for an op that has one, in CI): export adds none.
     table = torch._decomp.decomposition_table
-    assert not any(op in table for op in ops.decompositions())
-    with ops.onnx_decompositions():
-        assert all(op in table for op in ops.decompositions())
+    layer = make_layer(2)
+    export_onnx(layer, make_input(layer, 2, 4), batch_dim(layer, 4))
     assert not any(op in table for op in ops.decompositions())
 
 
@@ -141,12 +141,13 @@ def test_onnx_dynamo_materialised_order_where_the_cpu_takes_it():
 
 
 def test_onnx_dynamo_of_an_exported_program():
-    # The ops' decompositions apply to a graph that torch.export made first.
+    # A graph that torch.export made first keeps the cosam ops; the table
+    # turns them into standard ops before it goes to ONNX.
     layer = make_layer(2)
     x = make_input(layer, 2, 5)
     exported = torch.export.export(layer, (x,), dynamic_shapes=(batch_dim(layer, 5),))
-    with ops.onnx_decompositions():
-        model_proto = torch.onnx.export(exported, dynamo=True, verbose=False).model_proto
+    decomposed = exported.run_decompositions(ops.decompositions())
+    model_proto = torch.onnx.export(decomposed, dynamo=True, verbose=False).model_proto
     assert not non_standard_domains(model_proto)
     assert_onnx_matches_eager(model_proto, layer, [make_input(layer, 1, 5), make_input(layer, 3, 5)])
 
@@ -265,13 +266,17 @@ def test_copies(copy_of):
 # --- the compositions the exporters get -----------------------------------
 
 
+def ops_compositions():
+    """The op modules' compositions, by op name."""
+    return SimpleNamespace(**{op.name().split("::")[1]: fn for op, fn in ops.decompositions().items()})
+
+
 @pytest.mark.parametrize(
     "clips, num_frames, channels, height, width, out_channels",
     [(2, 4, 16, 3, 2, 8), (1, 2, 5, 1, 1, 3), (3, 8, 9, 2, 3, 5)],
 )
 def test_compositions_match_the_compiled_ops(clips, num_frames, channels, height, width, out_channels):
-    from cosam_ext.ops import composite
-
+    composite = ops_compositions()
     eps = 1e-3  # not the default: the compositions must pass it on
     x = torch.randn(clips * num_frames, channels, height, width, dtype=torch.float64)
     weight = torch.randn(out_channels, (num_frames - 1) * height * width, dtype=torch.float64)

@@ -1,41 +1,80 @@
-"""Autocast rules of the ops (the compiled ops' CUDA rules are in
-csrc/cuda/autocast.cpp)."""
+"""The ops' autocast rules, one table for both devices, and their
+registration (the AutocastCPU and AutocastCUDA kernels of every cosam op).
+
+A rule names the dtype in which an op's floating inputs meet under
+torch.autocast; float64 inputs are left alone, as autocast does. The op then
+runs below autocast on its inputs so cast.
+
+    autocast dtype   the region's dtype (float16 or bfloat16), as for conv
+                     and matmul
+    promoted         the promoted dtype of the inputs, as for torch.mul
+    float32          float32
+"""
 import torch
 
-_LIBRARY = torch.library.Library("cosam", "FRAGMENT")
-_NO_CPU_AUTOCAST = torch._C.DispatchKeySet(torch._C.DispatchKey.AutocastCPU)
+__all__ = ["AUTOCAST_RULES", "autocast_dtype"]
+
+AUTOCAST_DTYPE, PROMOTED, FLOAT32 = "autocast dtype", "promoted", "float32"
+
+#: {op: (rule on the CPU, rule on CUDA, why)}.
+AUTOCAST_RULES = {
+    "ncc_summary": (
+        FLOAT32, AUTOCAST_DTYPE,
+        "GEMMs, so on CUDA they take the autocast dtype, as conv and matmul do (the reduction conv hands "
+        "over half maps, the summary weight is float32). On the CPU float32: there the half kernels "
+        "compute in float32 and round between passes, so they cost more than float32 and lose precision",
+    ),
+    "ncc_cost_volume": (FLOAT32, AUTOCAST_DTYPE, "as ncc_summary, which it serves at tiny maps"),
+    "masked_mean": (
+        PROMOTED, PROMOTED,
+        "a mean of products x * mask: as torch.mul would, so a half map times a float32 mask runs in "
+        "float32, and two half inputs stay half",
+    ),
+    "apply_attention": (PROMOTED, PROMOTED, "x * spatial mask * (1 + channel mask): as torch.mul would"),
+    "channel_attention": (
+        FLOAT32, FLOAT32,
+        "it meets the float32 weights of the channel MLP, whose sigmoid masks are kept in float32: "
+        "the dtype the authors' Linear layers give outside autocast",
+    ),
+}
+
+_DISPATCH_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}
 
 
-def _to_float32_on_cpu(value):
-    """What torch.library.register_autocast(op, "cpu", torch.float32) casts:
-    floating CPU tensors other than float64."""
-    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.device.type == "cpu" \
-            and value.dtype != torch.float64:
-        return value.float()
-    return value
+def _floating(values):
+    return [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
 
 
-def _register_cpu_float32(name):
-    """The AutocastCPU kernel that torch.library.register_autocast(op, "cpu",
-    torch.float32) registers, written out: in torch 2.11 that call also
-    overrides the op's Python AutocastCUDA kernel, and raises KeyError where
-    the op has a C++ one (csrc/cuda/autocast.cpp, the CUDA builds)."""
+def autocast_dtype(rule, device_type, args):
+    """The dtype `rule` casts the floating tensors among args to, on device_type."""
+    if rule == AUTOCAST_DTYPE:
+        return torch.get_autocast_dtype(device_type)
+    if rule == FLOAT32:
+        return torch.float32
+    dtype = None
+    for tensor in _floating(args):
+        dtype = tensor.dtype if dtype is None else torch.promote_types(dtype, tensor.dtype)
+    return dtype
+
+
+def _register(library, name, rule, device_type):
     op = getattr(torch.ops.cosam, name).default
+    excluded = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, _DISPATCH_KEYS[device_type]))
+
+    def cast(value, dtype):
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float64:
+            return value.to(dtype)
+        return value
 
     def kernel(*args, **kwargs):
-        with torch._C._ExcludeDispatchKeyGuard(_NO_CPU_AUTOCAST):
-            return op(*map(_to_float32_on_cpu, args), **{key: _to_float32_on_cpu(v) for key, v in kwargs.items()})
+        dtype = autocast_dtype(rule, device_type, (*args, *kwargs.values()))
+        with torch._C._ExcludeDispatchKeyGuard(excluded):
+            return op(*(cast(v, dtype) for v in args), **{key: cast(v, dtype) for key, v in kwargs.items()})
 
-    _LIBRARY.impl(name, kernel, "AutocastCPU")
+    library.impl(name, kernel, _DISPATCH_KEYS[device_type])
 
 
-# Under CPU autocast the reduction conv hands over bfloat16 maps while the
-# summary weight stays float32: the ops run in float32, the dtype of the
-# weights.
-for _name in ("ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention"):
-    _register_cpu_float32(_name)
-# channel_attention meets the float32 MLP weights: on either device it runs in
-# float32, the promoted dtype of its inputs under autocast. (An op defined in
-# Python with torch.library.custom_op, so with no C++ autocast kernel.)
-for _device in ("cpu", "cuda"):
-    torch.library.register_autocast("cosam::channel_attention", _device, torch.float32)
+_LIBRARY = torch.library.Library("cosam", "FRAGMENT")
+for _name, (_cpu_rule, _cuda_rule, _) in AUTOCAST_RULES.items():
+    _register(_LIBRARY, _name, _cpu_rule, "cpu")
+    _register(_LIBRARY, _name, _cuda_rule, "cuda")

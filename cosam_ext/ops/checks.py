@@ -1,52 +1,126 @@
-"""Shape checks of the ops' arguments in Python, for the fake kernels and the
-Python-defined op (the compiled ops check theirs in csrc/op_checks.h).
-torch._check keeps them valid on symbolic sizes."""
+"""The ops' argument checks in Python, with the messages of the compiled
+ones (csrc/op_checks.h): for the fake kernels, the Python-defined
+channel_attention, and ncc_summary's materialised order, which never calls
+the compiled ncc_summary. torch._check keeps them valid on symbolic sizes."""
+import math
+
 import torch
 
-__all__ = ["check_frames", "volume_shape", "check_masked_maps", "check_attention", "check_channel_attention"]
+__all__ = [
+    "check_frames", "volume_channels", "check_summary_weight", "check_masked_maps", "check_attention",
+    "check_channel_attention",
+]
 
 
-def check_frames(x, num_frames):
-    torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, D, H, W), got {x.dim()}-D")
-    torch._check(num_frames >= 2, lambda: f"num_frames must be >= 2, got {num_frames}")
-    _check_divisible(x, num_frames)
+def _check_floating(x, op):
+    torch._check(x.is_floating_point(), lambda: f"{op}: x must be a floating-point tensor, got {x.dtype}")
 
 
-def _check_divisible(x, num_frames):
+def _check_divisible(x, num_frames, op):
     torch._check(
         x.shape[0] % num_frames == 0,
-        lambda: f"x.size(0) = {x.shape[0]} is not divisible by num_frames = {num_frames}",
+        lambda: f"{op}: x.size(0) = {x.shape[0]} (B*N) is not divisible by num_frames = {num_frames}",
     )
 
 
-def volume_shape(x, num_frames):
-    n_frames, _, height, width = x.shape
-    return (n_frames, (num_frames - 1) * height * width, height, width)
+def _check_like_x(t, x, name, op):
+    # Under autocast the dtypes meet only in the op's autocast kernel.
+    if not torch.is_autocast_enabled(x.device.type):
+        torch._check(t.dtype == x.dtype, lambda: f"{op}: {name} dtype {t.dtype} does not match x dtype {x.dtype}")
+    torch._check(t.device == x.device, lambda: f"{op}: {name} is on {t.device} but x is on {x.device}")
 
 
-def check_masked_maps(x, spatial_mask):
-    torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, C, H, W), got {x.dim()}-D")
+def check_frames(x, num_frames, eps, op):
+    """x: reduced maps (B*N, D, H, W), clip-major, for the NCC ops."""
     torch._check(
-        spatial_mask.shape == (x.shape[0], 1, *x.shape[2:]),
-        lambda: f"spatial_mask must have shape (B*N, 1, H, W), got {tuple(spatial_mask.shape)}",
+        x.dim() == 4, lambda: f"{op}: x must be a 4-D tensor (B*N, D, H, W), got a {x.dim()}-D tensor "
+        f"of shape {list(x.shape)}"
     )
-
-
-def check_attention(x, spatial_mask, channel_mask, num_frames):
-    check_masked_maps(x, spatial_mask)
-    _check_divisible(x, num_frames)
+    _check_floating(x, op)
     torch._check(
-        channel_mask.shape == (x.shape[0] // num_frames, x.shape[1]),
-        lambda: f"channel_mask must have shape (B, C), got {tuple(channel_mask.shape)}",
+        num_frames >= 2,
+        lambda: f"{op}: num_frames must be >= 2 (the NCC compares each frame with the others of its clip), "
+        f"got {num_frames}",
     )
+    _check_divisible(x, num_frames, op)
+    torch._check(x.shape[1] >= 2, lambda: f"{op}: x must have at least 2 channels (D) for the unbiased std, "
+                 f"got {x.shape[1]}")
+    torch._check(x.shape[2] >= 1 and x.shape[3] >= 1,
+                 lambda: f"{op}: x must have a non-empty H x W map, got {x.shape[2]}x{x.shape[3]}")
+    torch._check(math.isfinite(eps) and eps >= 0, lambda: f"{op}: eps must be finite and >= 0, got {eps}")
 
 
-def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
-    torch._check(x.dim() == 4, lambda: f"x must be 4-D (B*N, C, H, W), got {x.dim()}-D")
-    if spatial_mask is not None:
-        check_masked_maps(x, spatial_mask)
-    torch._check(num_frames >= 1, lambda: f"num_frames must be >= 1, got {num_frames}")
-    _check_divisible(x, num_frames)
+def volume_channels(x, num_frames):
+    """Channels of the cost volume of x, and input channels of the summary conv: (N-1)*H*W."""
+    return (num_frames - 1) * x.shape[2] * x.shape[3]
+
+
+def check_summary_weight(x, weight, bias, num_frames, op):
+    """weight: (K, (N-1)*H*W) or (K, (N-1)*H*W, 1, 1); bias: (K,) or None."""
+    is_conv_weight = weight.dim() == 4 and weight.shape[2] == 1 and weight.shape[3] == 1
+    torch._check(
+        weight.dim() == 2 or is_conv_weight,
+        lambda: f"{op}: weight must have shape (K, (N-1)*H*W) or (K, (N-1)*H*W, 1, 1), got {list(weight.shape)}",
+    )
+    torch._check(weight.shape[0] >= 1, lambda: f"{op}: weight must have K >= 1 output channels")
+    expected = volume_channels(x, num_frames)
+    torch._check(
+        weight.shape[1] == expected,
+        lambda: f"{op}: weight.size(1) must be (N-1)*H*W = {expected} for num_frames = {num_frames} and a "
+        f"{x.shape[2]}x{x.shape[3]} map, got {weight.shape[1]}",
+    )
+    _check_like_x(weight, x, "weight", op)
+    if bias is not None:
+        torch._check(
+            bias.dim() == 1 and bias.shape[0] == weight.shape[0],
+            lambda: f"{op}: bias must have shape (K) = ({weight.shape[0]}), got {list(bias.shape)}",
+        )
+        _check_like_x(bias, x, "bias", op)
+
+
+def check_masked_maps(x, spatial_mask, op):
+    """x (B*N, C, H, W) and the spatial mask (B*N, 1, H, W) that weights its positions."""
+    torch._check(
+        x.dim() == 4, lambda: f"{op}: x must be a 4-D tensor (B*N, C, H, W), got a {x.dim()}-D tensor "
+        f"of shape {list(x.shape)}"
+    )
+    _check_floating(x, op)
+    expected = (x.shape[0], 1, *x.shape[2:])
+    torch._check(
+        spatial_mask.shape == expected,
+        lambda: f"{op}: spatial_mask must have shape (B*N, 1, H, W) = {expected}, got {list(spatial_mask.shape)}",
+    )
+    _check_like_x(spatial_mask, x, "spatial_mask", op)
+
+
+def _check_clip_frames(x, num_frames, op):
+    torch._check(num_frames >= 1, lambda: f"{op}: num_frames must be >= 1, got {num_frames}")
+    _check_divisible(x, num_frames, op)
+
+
+def check_attention(x, spatial_mask, channel_mask, num_frames, op):
+    """check_masked_maps, and channel_mask (B, C): one mask per clip of num_frames frames."""
+    check_masked_maps(x, spatial_mask, op)
+    _check_clip_frames(x, num_frames, op)
+    expected = (x.shape[0] // num_frames, x.shape[1])
+    torch._check(
+        channel_mask.shape == expected,
+        lambda: f"{op}: channel_mask must have shape (B, C) = {expected}, got {list(channel_mask.shape)}",
+    )
+    _check_like_x(channel_mask, x, "channel_mask", op)
+
+
+def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames, op):
+    """x (B*N, C, H, W), its spatial mask or None, and the authors' two Linear layers C -> D -> C."""
+    if spatial_mask is None:
+        torch._check(
+            x.dim() == 4, lambda: f"{op}: x must be a 4-D tensor (B*N, C, H, W), got a {x.dim()}-D tensor "
+            f"of shape {list(x.shape)}"
+        )
+        _check_floating(x, op)
+    else:
+        check_masked_maps(x, spatial_mask, op)
+    _check_clip_frames(x, num_frames, op)
     channels, reduced = x.shape[1], weight1.shape[0]
     for name, tensor, shape in (
         ("weight1", weight1, (reduced, channels)),
@@ -56,5 +130,6 @@ def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num
     ):
         torch._check(
             tensor.shape == shape,
-            lambda: f"{name} must have shape {shape} for x with C = {channels}, got {tuple(tensor.shape)}",
+            lambda: f"{op}: {name} must have shape {shape} for x with C = {channels}, got {tuple(tensor.shape)}",
         )
+        _check_like_x(tensor, x, name, op)

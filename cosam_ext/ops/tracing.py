@@ -1,11 +1,11 @@
-"""How the ops' Python entry points behave under the tracers that do not run
-them: torch.fx.symbolic_trace and the TorchScript-based ONNX exporter."""
+"""How the ops' entry points behave under tracers: torch.fx.symbolic_trace,
+which does not run them, and torch.onnx.export, which gets standard ops."""
 import functools
 
 import torch
 import torch.fx
 
-__all__ = ["fx_leaf", "in_torchscript_onnx_export"]
+__all__ = ["fx_leaf", "exporting_to_onnx"]
 
 
 def _first_proxy(values):
@@ -31,10 +31,9 @@ def fx_leaf(fn):
     return traced_or_called
 
 
-def in_torchscript_onnx_export():
-    """Whether torch.onnx.export(..., dynamo=False) is tracing the caller. That
-    exporter sees the compiled ops as unknown nodes, so the entry points hand
-    it their composition of standard ops instead (see composite.py); the
-    torch.export-based exporter (dynamo=True) gets the same composition from
-    the ops' decompositions and never needs this."""
-    return torch.jit.is_tracing() and torch.onnx.is_in_onnx_export()
+def exporting_to_onnx():
+    """Whether torch.onnx.export is running, with either exporter (public API,
+    true for the whole call). An ONNX runtime has no cosam ops, so the entry
+    points then compute in standard ops (each op module's `composition`), and
+    the exported graph holds those."""
+    return torch.onnx.is_in_onnx_export()

@@ -1,13 +1,10 @@
 """ONNX export of a VideoReIDModel, in standard ONNX ops.
 
-The cosam ops reach the ONNX graph through their decompositions into
-standard ops (cosam_ext.ops.onnx_decompositions): the graph runs in a stock
-onnxruntime. Its
-input is a batch of clips (B, N, 3, H, W) with B dynamic; its output the
+While torch.onnx.export runs, the cosam ops compute in standard ops, so the
+graph runs in a stock onnxruntime. Its input is a batch of clips (B, N, 3, H, W) with B dynamic; its output the
 model's test feature (B, C), what the model returns in eval mode.
 """
 import torch
-from cosam_ext.ops import onnx_decompositions
 
 __all__ = ["export_onnx", "compare_with_eager", "INPUT_NAME", "OUTPUT_NAME", "MAX_CLIPS"]
 
@@ -32,11 +29,10 @@ def export_onnx(model, path):
     model.eval()
     try:
         clips = torch.export.Dim("clips", min=1, max=MAX_CLIPS)
-        with onnx_decompositions():
-            program = torch.onnx.export(
-                model, (_example_clips(model, 2),), dynamo=True, dynamic_shapes=({0: clips},),
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
-            )
+        program = torch.onnx.export(
+            model, (_example_clips(model, 2),), dynamo=True, dynamic_shapes=({0: clips},),
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
+        )
     finally:
         model.train(was_training)
     program.save(str(path))
