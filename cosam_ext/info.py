@@ -13,7 +13,7 @@ import cosam_ext
 from ._build import arch_coverage, read_build_info
 
 BUILD_KEYS = ("torch", "cuda", "cuda_arch_list", "cxx11_abi", "compiler", "nvcc")
-DISPATCH_KEYS = ("CPU", "CUDA", "AutocastCUDA")
+DISPATCH_KEYS = ("CPU", "CUDA", "AutocastCPU", "AutocastCUDA")
 
 
 def registered_kernels():

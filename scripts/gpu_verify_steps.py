@@ -96,8 +96,9 @@ def nvidia_include_path_step(args):
 
 def kernels_registered_step(args):
     """Every compiled cosam op has its CPU kernel and, for --device cuda, its
-    CUDA kernel and (the forward ops) the autocast rule: a build that quietly
-    left the CUDA sources out fails here. Needs no GPU."""
+    CUDA kernel: a build that quietly left the CUDA sources out fails here.
+    And every forward op has its autocast rules on both devices (registered
+    from Python, cosam_ext/ops/autocast.py). Needs no GPU."""
     import torch
 
     import cosam_ext  # noqa: F401  (registers the ops)
@@ -105,9 +106,8 @@ def kernels_registered_step(args):
     wanted = [(op, "CPU") for op in CPU_OPS]
     if args.device == "cuda":
         wanted += [(op, "CUDA") for op in CPU_OPS]
-        wanted += [(op, "AutocastCUDA")
-                   for op in ("cosam::ncc_cost_volume", "cosam::ncc_summary", "cosam::masked_mean",
-                              "cosam::apply_attention")]
+    wanted += [(f"cosam::{op}", key) for op in cosam_ext.ops.autocast.AUTOCAST_RULES
+               for key in ("AutocastCPU", "AutocastCUDA")]
     missing = [f"{op} ({key})" for op, key in wanted if not torch._C._dispatch_has_kernel_for_dispatch_key(op, key)]
     if missing:
         print(f"FAILED: no kernel for {', '.join(missing)}")

@@ -9,7 +9,9 @@ import os
 
 import pytest
 import torch
-from testing import DTYPES, assert_close, assert_close_to_position_scale, frames, summary_params
+from testing import (
+    DTYPES, OP_SHAPES, assert_close, assert_close_to_position_scale, frames, shape_id, summary_params,
+)
 
 from cosam_ext import CosamLayer, ops, reference
 
@@ -22,16 +24,6 @@ pytestmark = pytest.mark.skipif(
 EPS = ops.DEFAULT_EPS
 HALF_DTYPES = (torch.float16, torch.bfloat16)
 
-# (B, N, D, H, W, K): H != W, P = 1, N = 2 and 8, D not a multiple of 32 (nor of
-# 8), B = 1, K = 1, and P = 40 and 77 spanning several 32-position tiles of the
-# normalisation kernels without filling the last one.
-SHAPES = [
-    (2, 4, 16, 4, 3, 8),
-    (1, 2, 7, 1, 1, 3),
-    (2, 8, 9, 2, 3, 5),
-    (3, 3, 33, 5, 8, 1),
-    (1, 3, 70, 11, 7, 4),
-]
 
 NON_CONTIGUOUS = {
     "strided": lambda x: torch.stack([x, torch.randn_like(x)], dim=-1)[..., 0],
@@ -66,10 +58,6 @@ def _full_precision_matmuls():
     yield
     for (owner, name), value in zip(flags, saved):
         setattr(owner, name, value)
-
-
-def shape_id(shape):
-    return "B{}N{}D{}H{}W{}K{}".format(*shape)
 
 
 def make_inputs(shape, dtype=torch.float64, device="cuda"):
@@ -128,7 +116,7 @@ def error_allowance(baseline, exact, dtype, factor):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+@pytest.mark.parametrize("shape", OP_SHAPES, ids=shape_id)
 def test_matches_cpu_and_reference(shape, dtype):
     on_cuda = both_ops(ops, shape, dtype)
     on_cpu = both_ops(ops, shape, dtype, device="cpu")

@@ -6,6 +6,7 @@ import copy
 import pytest
 import torch
 from torch import nn
+from torch.nn.modules import module as _modules
 
 from cosam_ext import CosamLayer, CosamOutput, ops, reference
 from testing import randomise_batch_norms
@@ -286,6 +287,34 @@ def test_hooks_on_submodules_fire_and_act(name, training, implementation):
     close(hooked.output, expected.output)
     for grad_name, grad in expected_grads.items():
         close(hooked_grads[grad_name.replace(f"{name}.0.", f"{name}.")], grad)
+
+
+#: Every other kind of hook, each registered so that it records the modules it sees.
+HOOK_KINDS = {
+    "backward": lambda module, seen: module.register_full_backward_hook(lambda m, *_: seen.append(m)),
+    "backward pre": lambda module, seen: module.register_full_backward_pre_hook(lambda m, *_: seen.append(m)),
+    "global forward pre": lambda _, seen: _modules.register_module_forward_pre_hook(lambda m, *_: seen.append(m)),
+    "global forward": lambda _, seen: _modules.register_module_forward_hook(lambda m, *_: seen.append(m)),
+    "global backward pre": lambda _, seen: _modules.register_module_full_backward_pre_hook(
+        lambda m, *_: seen.append(m)),
+    "global backward": lambda _, seen: _modules.register_module_full_backward_hook(lambda m, *_: seen.append(m)),
+}
+
+
+@pytest.mark.parametrize("kind", HOOK_KINDS)
+@pytest.mark.parametrize("name", ["spatial_mask_summary.0", "channelwise_attention.0", "channelwise_attention.2"])
+def test_every_kind_of_hook_reaches_the_modules_whose_weights_the_fused_ops_read(name, kind):
+    # A hook of any kind makes the fused layer call the module instead of
+    # reading its weights, so the hook sees it.
+    layer = make_layer()
+    module = layer.get_submodule(name)
+    seen = []
+    handle = HOOK_KINDS[kind](module, seen)
+    try:
+        forward_backward(layer, make_input(), torch.randn_like(make_input()))
+    finally:
+        handle.remove()
+    assert any(m is module for m in seen), f"the {kind} hook never saw {name}"
 
 
 class _Scale(nn.Module):

@@ -1,19 +1,12 @@
 """The compiled cosam ops against the reference oracle, autograd, and input checks."""
 import pytest
 import torch
-from testing import DTYPES, assert_close, assert_close_to_position_scale, frames, summary_params
+from testing import (
+    DTYPES, OP_SHAPES, assert_close, assert_close_to_position_scale, frames, shape_id, summary_params,
+)
 
 from cosam_ext import ops, reference
 
-# (B, N, D, H, W, K): H != W, P = 1, N = 2 and 8, D not a multiple of 8, B = 1,
-# K = 1, and P = 77 > one position block of the CPU kernels and not a multiple of it.
-SHAPES = [
-    (2, 4, 16, 4, 3, 8),
-    (1, 2, 7, 1, 1, 3),
-    (2, 8, 9, 2, 3, 5),
-    (3, 3, 33, 5, 2, 1),
-    (1, 3, 10, 11, 7, 4),
-]
 EPS = ops.DEFAULT_EPS
 
 
@@ -27,10 +20,6 @@ class fused:
     def ncc_summary(*args):
         return torch.ops.cosam.ncc_summary(*args)[0]  # the logits; v is for the backward
 
-
-
-def shape_id(shape):
-    return "B{}N{}D{}H{}W{}K{}".format(*shape)
 
 
 def make_inputs(shape, dtype, requires_grad=False):
@@ -57,7 +46,7 @@ def grads_of(fn, inputs, grad_out):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+@pytest.mark.parametrize("shape", OP_SHAPES, ids=shape_id)
 def test_cost_volume_matches_reference(shape, dtype):
     x, _, _, num_frames = make_inputs(shape, dtype)
     actual, expected = run_both("ncc_cost_volume", x, num_frames, EPS)
@@ -68,7 +57,7 @@ def test_cost_volume_matches_reference(shape, dtype):
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("conv_weight", [False, True], ids=["2d_weight", "4d_weight"])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+@pytest.mark.parametrize("shape", OP_SHAPES, ids=shape_id)
 def test_summary_matches_reference(shape, dtype, conv_weight, with_bias):
     x, weight, bias, num_frames = make_inputs(shape, dtype)
     if conv_weight:
@@ -80,7 +69,7 @@ def test_summary_matches_reference(shape, dtype, conv_weight, with_bias):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+@pytest.mark.parametrize("shape", OP_SHAPES, ids=shape_id)
 def test_gradients_match_reference(shape, dtype):
     x, weight, bias, num_frames = make_inputs(shape, dtype)
     grad_volume = torch.randn_like(reference.ncc_cost_volume(x, num_frames, EPS))

@@ -3,6 +3,23 @@ import torch
 
 DTYPES = (torch.float32, torch.float64)
 
+#: (B, N, D, H, W, K) of the op tests on every device: H != W, P = 1, N = 2
+#: and 8, D not a multiple of 32 (nor of 8), B = 1, K = 1, and P = 40 and 77,
+#: which span several 32-position tiles of the CUDA normalisation kernels
+#: without filling the last one, and exceed one position block of the CPU
+#: kernels without being a multiple of it.
+OP_SHAPES = [
+    (2, 4, 16, 4, 3, 8),
+    (1, 2, 7, 1, 1, 3),
+    (2, 8, 9, 2, 3, 5),
+    (3, 3, 33, 5, 8, 1),
+    (1, 3, 70, 11, 7, 4),
+]
+
+
+def shape_id(shape):
+    return "B{}N{}D{}H{}W{}K{}".format(*shape)
+
 #: (rtol, atol) for comparisons against the reference, by dtype.
 TOLERANCES = {torch.float32: (1e-4, 2e-5), torch.float64: (1e-10, 1e-12)}
 
