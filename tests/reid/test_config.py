@@ -14,8 +14,8 @@ from cosam_reid.config import DEFAULT_CONFIG, Config, ConfigError, config_keys, 
 from cosam_reid.data.clips import ClipDataset
 from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.data.transforms import EvalTransform
-from cosam_reid.engine import DistributedContext, Trainer, training
-from cosam_reid.engine.trainer import uses_mixed_precision
+from cosam_reid.engine import DistributedContext, Trainer, train_from_config
+from cosam_reid.engine.training_loop import uses_mixed_precision
 from cosam_reid.evaluation import evaluate_checkpoint, pipeline
 from cosam_reid.models import model_from_config
 from dataset_fixtures import make_duke, make_ilids, make_mars
@@ -115,7 +115,7 @@ def test_cli_train_prints_and_saves_the_resolved_config(tmp_path, capsys, monkey
         requests.append((name, root, options))
         return VideoReIDDataset("tiny", tiny_tracklets(num_identities=3, tracklets_per_identity=2), [], [])
 
-    monkeypatch.setattr(training, "build_dataset", build_dataset)
+    monkeypatch.setattr(train_from_config, "build_dataset", build_dataset)
     path = tmp_path / "run.yaml"
     path.write_text("model:\n  backbone: resnet18\n  cosam_blocks: [5]\ndata:\n  dataset: tiny\n")
     output_dir = tmp_path / "run"
@@ -212,7 +212,7 @@ def weights_report(config):
 def trainer(config):
     """The Trainer train(config) builds (no epochs run) on a tiny in-memory set."""
     config.train.epochs = 0
-    return training.train(config, VideoReIDDataset("tiny", tiny_tracklets(num_identities=4), [], []))
+    return train_from_config.train(config, VideoReIDDataset("tiny", tiny_tracklets(num_identities=4), [], []))
 
 
 def trainer_epochs(config):
@@ -228,9 +228,9 @@ def requested_dataset(config, monkeypatch):
         requests.append((name, root, options))
         return VideoReIDDataset(name, tiny_tracklets(num_identities=4), [], [])
 
-    monkeypatch.setattr(training, "build_dataset", build_dataset)
+    monkeypatch.setattr(train_from_config, "build_dataset", build_dataset)
     config.train.epochs = 0
-    training.train(config)
+    train_from_config.train(config)
     return requests[0]
 
 
@@ -238,9 +238,9 @@ def steps_of_a_second_run(config):
     """Steps a second train(config) runs after a first one finished its one epoch."""
     config.train.epochs = 1
     dataset = VideoReIDDataset("tiny", tiny_tracklets(num_identities=3), [], [])
-    training.train(config, dataset)
+    train_from_config.train(config, dataset)
     steps = []
-    training.train(config, dataset, hooks=[lambda trainer: steps.append(trainer.progress.global_step)])
+    train_from_config.train(config, dataset, hooks=[lambda trainer: steps.append(trainer.progress.global_step)])
     return steps
 
 

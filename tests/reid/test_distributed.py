@@ -23,7 +23,7 @@ import torch.multiprocessing as mp
 
 from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.engine.checkpoint import read_checkpoint
-from cosam_reid.engine.metrics import read_metrics
+from cosam_reid.engine.training_log import read_metrics
 from cosam_reid.engine import initial_model, train
 from reid_testing import tiny_config, tiny_tracklets
 

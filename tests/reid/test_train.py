@@ -5,7 +5,7 @@ from cosam_reid.data.clips import ClipDataset
 from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.data.transforms import EvalTransform
 from cosam_reid.engine import DistributedContext, Trainer, model_from_checkpoint, read_checkpoint
-from cosam_reid.engine.metrics import read_metrics
+from cosam_reid.engine.training_log import read_metrics
 from cosam_reid.engine import train
 from cosam_reid.models import model_from_config
 from reid_testing import tiny_config, tiny_tracklets

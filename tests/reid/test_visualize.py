@@ -16,7 +16,7 @@ from cosam_reid.evaluation.features import clip_indices
 from cosam_reid.evaluation.mask_quality import score_frame
 from cosam_reid.evaluation.pipeline import EvaluationFeatures
 from cosam_reid.visualize.cmc import CMC_FIGURE_SIZE, cmc_figure, cmc_result
-from cosam_reid.visualize.figures import DPI, FRAME_PANEL, save_figure, select_tracklets
+from cosam_reid.visualize.common import DPI, FRAME_PANEL, save_figure, select_tracklets
 from cosam_reid.models.masks import capture_masks
 from cosam_reid.visualize.masks import CHANNEL_PANEL_WIDTH, tracklet_masks_figure
 from cosam_reid.visualize.ranks import (MATCH_COLOUR, MISMATCH_COLOUR, dataset_ranks_figure, rank_gallery,

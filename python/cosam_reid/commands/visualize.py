@@ -58,7 +58,7 @@ def add_dataset_options(parser):
 
 
 def run(args):
-    from ..visualize.figures import save_figure
+    from ..visualize.common import save_figure
 
     # Everything is checked and drawn before the file is written: bad input leaves no picture.
     path = save_figure(args.draw(args), args.output, args.colours)
@@ -66,13 +66,13 @@ def run(args):
 
 
 def draw_masks(args):
-    from ..visualize.pictures import checkpoint_masks_figure
+    from ..visualize.from_files import checkpoint_masks_figure
 
     return checkpoint_masks_figure(args.checkpoint, build_dataset(args.dataset, args.root), args.tracklets)
 
 
 def draw_ranks(args):
-    from ..visualize.pictures import saved_ranks_figure
+    from ..visualize.from_files import saved_ranks_figure
 
     return saved_ranks_figure(build_dataset(args.dataset, args.root), args.queries, features=args.features,
                               checkpoint=args.checkpoint, top_k=args.top_k, gallery_mode=args.gallery_mode,
@@ -80,6 +80,6 @@ def draw_ranks(args):
 
 
 def draw_cmc(args):
-    from ..visualize.pictures import saved_cmc_figure
+    from ..visualize.from_files import saved_cmc_figure
 
     return saved_cmc_figure(args.features, args.labels, args.max_rank, Protocol.from_options(args))

@@ -1,8 +1,11 @@
-"""Training engine: train(config), the loop, checkpoints, torch.distributed set-up, metrics."""
+"""Training engine, one module each: train_from_config (train(config): the
+dataset, the model and a Trainer as a config says), training_loop (the
+Trainer: the loop, resume, seeding), training_log (the per-step CSV log),
+checkpoint, distributed (torch.distributed set-up)."""
 from .checkpoint import atomic_save, load_model_weights, model_from_checkpoint, read_checkpoint
 from .distributed import DistributedContext, init_distributed, shutdown_distributed
-from .trainer import Progress, Trainer, seed_everything
-from .training import initial_model, train
+from .training_loop import Progress, Trainer, seed_everything
+from .train_from_config import initial_model, train
 
 __all__ = [
     "DistributedContext",

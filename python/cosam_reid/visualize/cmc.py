@@ -8,7 +8,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..evaluation.pipeline import EvaluationFeatures
 from ..evaluation.results import DISTANCES, Protocol, ReIDResult
-from .figures import new_figure
+from .common import new_figure
 
 #: (width, height) of the CMC plot in inches.
 CMC_FIGURE_SIZE = (6.0, 4.0)

@@ -14,7 +14,7 @@ from ..data.transforms import to_normalised_tensor
 from ..evaluation.features import clip_indices
 from ..evaluation.mask_quality import score_frame
 from ..models.masks import LayerMasks, capture_masks, cosam_layers, upsample_masks
-from .figures import FRAME_PANEL, frame_image, new_figure, show_frame
+from .common import FRAME_PANEL, frame_image, new_figure, show_frame
 
 #: Width in inches of the column holding the channel-mask bar plots.
 CHANNEL_PANEL_WIDTH = 2.0

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from ..data.tracklets import JUNK_PID, Tracklet, VideoReIDDataset
 from ..evaluation.distances import as_tensor, pairwise_distances
 from ..evaluation.pipeline import EvaluationFeatures
-from .figures import FRAME_PANEL, describe_tracklet, frame_image, new_figure, select_tracklets, show_frame
+from .common import FRAME_PANEL, describe_tracklet, frame_image, new_figure, select_tracklets, show_frame
 
 MATCH_COLOUR = "limegreen"
 MISMATCH_COLOUR = "red"

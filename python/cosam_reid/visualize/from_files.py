@@ -9,7 +9,7 @@ from ..engine.checkpoint import model_from_checkpoint
 from ..evaluation.pipeline import EvaluationFeatures, compute_test_features
 from ..evaluation.results import Protocol
 from .cmc import cmc_figure, cmc_result
-from .figures import describe_tracklet, select_tracklets
+from .common import describe_tracklet, select_tracklets
 from .masks import cosam_layers, tracklet_masks_figure
 from .ranks import dataset_ranks_figure
 

@@ -7,7 +7,7 @@ from ..data.transforms import TrainTransform
 from ..datasets import build_dataset
 from ..models import model_from_config
 from .distributed import init_distributed, main_process_first, shutdown_distributed
-from .trainer import Trainer, seed_everything
+from .training_loop import Trainer, seed_everything
 
 
 def initial_model(config, num_classes, log=print):

@@ -16,7 +16,7 @@ from ..data.sampler import PKBatchSampler
 from ..losses import ReIDLoss
 from .checkpoint import CHECKPOINT_NAME, atomic_save, check_model_spec, read_checkpoint, spec_payload
 from .distributed import DistributedContext, mean_over_ranks
-from .metrics import MetricsLog
+from .training_log import MetricsLog
 
 #: Bumped when the checkpoint contents change incompatibly.
 CHECKPOINT_FORMAT = 1
