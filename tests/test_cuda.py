@@ -10,7 +10,8 @@ import os
 import pytest
 import torch
 from testing import (
-    DTYPES, OP_SHAPES, assert_close, assert_close_to_position_scale, frames, shape_id, summary_params,
+    DTYPES, OP_SHAPES, assert_close, assert_close_to_position_scale, autocast_cases, frames, shape_id,
+    summary_params,
 )
 
 from cosam_ext import CosamLayer, ops, reference
@@ -314,6 +315,18 @@ def test_ops_under_autocast(dtype):
     assert weight.grad.dtype == torch.float32 and torch.isfinite(weight.grad).all()
     expected = ops.ncc_summary(*(t.to(dtype) for t in (x, weight.detach(), bias)), num_frames, EPS)
     assert torch.equal(summary, expected)
+
+
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+@pytest.mark.parametrize("case", range(len(autocast_cases("cuda", torch.float16))),
+                         ids=[case[0] for case in autocast_cases("cuda", torch.float16)])
+def test_output_dtypes_under_autocast(dtype, case):
+    # The rules of cosam_ext/ops/autocast.py on CUDA, dtype by dtype (the CPU: tests/test_autocast.py).
+    _, call, expected = autocast_cases("cuda", dtype)[case]
+    with torch.autocast("cuda", dtype=dtype):
+        outputs = call()
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    assert [t.dtype for t in outputs] == expected
 
 
 @pytest.mark.parametrize("dtype", HALF_DTYPES)

@@ -71,3 +71,44 @@ def randomise_batch_norms(module):
             torch.nn.init.normal_(child.running_mean, std=0.2)
             torch.nn.init.uniform_(child.running_var, 0.5, 2.0)
     return module
+
+
+def autocast_cases(device, half):
+    """[(id, call, dtypes expected of its outputs)] of every op under
+    torch.autocast(device, half): the rules of cosam_ext/ops/autocast.py,
+    written out per device. call() builds float32 (or float64) inputs on
+    device and runs the op, under autocast, on the dtypes its id names."""
+    from cosam_ext import ops
+
+    gemm = half if device == "cuda" else torch.float32  # the NCC ops: as conv and matmul on CUDA, float32 on the CPU
+
+    def maps(dtype, channels=6):
+        return torch.randn(6, channels, 3, 2, device=device).to(dtype)
+
+    def masks(dtype):
+        return torch.rand(6, 1, 3, 2, device=device).to(dtype), torch.rand(2, 6, device=device).to(dtype)
+
+    def summary_weights(dtype):
+        return [t.to(device, dtype) for t in summary_params(3, 3, 2, 4)]
+
+    def mlp(dtype):
+        return [torch.randn(*shape, device=device).to(dtype) for shape in ((4, 6), (4,), (6, 4), (6,))]
+
+    return [
+        ("ncc_summary half x float32 weight", lambda: ops.ncc_summary(maps(half), *summary_weights(torch.float32), 3),
+         [gemm]),
+        ("ncc_summary all half", lambda: ops.ncc_summary(maps(half), *summary_weights(half), 3), [gemm]),
+        ("ncc_cost_volume half", lambda: ops.ncc_cost_volume(maps(half), 3), [gemm]),
+        ("ncc_cost_volume float64", lambda: ops.ncc_cost_volume(maps(torch.float64), 3), [torch.float64]),
+        ("masked_mean half x float32 mask", lambda: ops.masked_mean(maps(half), masks(torch.float32)[0]),
+         [torch.float32]),
+        ("masked_mean all half", lambda: ops.masked_mean(maps(half), masks(half)[0]), [half]),
+        ("apply_attention half x float32 masks",
+         lambda: ops.apply_attention(maps(half), *masks(torch.float32), 3), [torch.float32]),
+        ("apply_attention all half", lambda: ops.apply_attention(maps(half), *masks(half), 3), [half]),
+        ("channel_attention half x and mask float32 weights",
+         lambda: ops.channel_attention(maps(half), masks(half)[0], *mlp(torch.float32), 3),
+         [torch.float32, torch.float32]),
+        ("channel_attention all half", lambda: ops.channel_attention(maps(half), masks(half)[0], *mlp(half), 3),
+         [torch.float32, torch.float32]),
+    ]

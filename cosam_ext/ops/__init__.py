@@ -24,7 +24,7 @@ from . import channel_attention as _channel_attention_module
 from . import masked_mean as _masked_mean_module
 from . import ncc_cost_volume as _ncc_cost_volume_module
 from . import ncc_summary as _ncc_summary_module
-from . import autocast  # noqa: F401  (registers the rules, once every op is defined)
+from . import autocast
 from .apply_attention import apply_attention
 from .channel_attention import channel_attention
 from .masked_mean import masked_mean
@@ -36,6 +36,8 @@ __all__ = [
     "ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention", "channel_attention", "DEFAULT_EPS",
     "MATERIALISE_BELOW", "materialising_is_cheaper", "decompositions",
 ]
+
+autocast.register()
 
 _OP_MODULES = (
     _ncc_cost_volume_module, _ncc_summary_module, _masked_mean_module, _apply_attention_module,

@@ -12,7 +12,7 @@ runs below autocast on its inputs so cast.
 """
 import torch
 
-__all__ = ["AUTOCAST_RULES", "autocast_dtype"]
+__all__ = ["AUTOCAST_RULES", "cast_inputs", "register"]
 
 AUTOCAST_DTYPE, PROMOTED, FLOAT32 = "autocast dtype", "promoted", "float32"
 
@@ -45,7 +45,7 @@ def _floating(values):
     return [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
 
 
-def autocast_dtype(rule, device_type, args):
+def _rule_dtype(rule, device_type, args):
     """The dtype `rule` casts the floating tensors among args to, on device_type."""
     if rule == AUTOCAST_DTYPE:
         return torch.get_autocast_dtype(device_type)
@@ -57,24 +57,43 @@ def autocast_dtype(rule, device_type, args):
     return dtype
 
 
+def _cast(value, dtype):
+    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float64:
+        return value.to(dtype)
+    return value
+
+
+def cast_inputs(name, device_type, *args):
+    """args as op `name`'s rule casts them under the autocast region active on
+    device_type (unchanged outside one): for code that computes an op in
+    other ops, such as ncc_summary's materialised order, and must give the
+    dtypes the op gives."""
+    if not torch.is_autocast_enabled(device_type):
+        return args
+    rule = AUTOCAST_RULES[name][0 if device_type == "cpu" else 1]
+    dtype = _rule_dtype(rule, device_type, args)
+    return tuple(_cast(value, dtype) for value in args)
+
+
 def _register(library, name, rule, device_type):
     op = getattr(torch.ops.cosam, name).default
-    excluded = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, _DISPATCH_KEYS[device_type]))
-
-    def cast(value, dtype):
-        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float64:
-            return value.to(dtype)
-        return value
+    key = _DISPATCH_KEYS[device_type]
+    excluded = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))
 
     def kernel(*args, **kwargs):
-        dtype = autocast_dtype(rule, device_type, (*args, *kwargs.values()))
+        dtype = _rule_dtype(rule, device_type, (*args, *kwargs.values()))
         with torch._C._ExcludeDispatchKeyGuard(excluded):
-            return op(*(cast(v, dtype) for v in args), **{key: cast(v, dtype) for key, v in kwargs.items()})
+            return op(*(_cast(v, dtype) for v in args), **{k: _cast(v, dtype) for k, v in kwargs.items()})
 
-    library.impl(name, kernel, _DISPATCH_KEYS[device_type])
+    library.impl(name, kernel, key)
 
 
 _LIBRARY = torch.library.Library("cosam", "FRAGMENT")
-for _name, (_cpu_rule, _cuda_rule, _) in AUTOCAST_RULES.items():
-    _register(_LIBRARY, _name, _cpu_rule, "cpu")
-    _register(_LIBRARY, _name, _cuda_rule, "cuda")
+
+
+def register():
+    """Registers every rule as the op's AutocastCPU and AutocastCUDA kernel
+    (once every op is defined)."""
+    for name, (cpu_rule, cuda_rule, _) in AUTOCAST_RULES.items():
+        _register(_LIBRARY, name, cpu_rule, "cpu")
+        _register(_LIBRARY, name, cuda_rule, "cuda")

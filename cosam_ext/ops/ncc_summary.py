@@ -4,6 +4,7 @@ csrc/ncc_algebra.h), its backward, and the choice of contraction order."""
 import torch
 import torch.nn.functional as F
 
+from .autocast import cast_inputs
 from .checks import check_frames, check_summary_weight
 from .ncc import DEFAULT_EPS, normalise
 from .ncc_cost_volume import ncc_cost_volume
@@ -51,8 +52,11 @@ def ncc_summary(x, weight, bias, num_frames, eps=DEFAULT_EPS):
             # cannot follow them: TorchScript sees sizes as tensors.)
             check_frames(x, num_frames, eps, OP)
             check_summary_weight(x, weight, bias, num_frames, OP)
-        volume = ncc_cost_volume(x, num_frames, eps)
-        return F.conv2d(volume, weight.reshape(weight.shape[0], -1, 1, 1), bias)
+        # In the dtypes the op's autocast rule gives, not those of conv2d's.
+        x, weight, bias = cast_inputs("ncc_summary", x.device.type, x, weight, bias)
+        with torch.autocast(x.device.type, enabled=False):
+            volume = ncc_cost_volume(x, num_frames, eps)
+            return F.conv2d(volume, weight.reshape(weight.shape[0], -1, 1, 1), bias)
     if exporting_to_onnx():
         return composition(x, weight, bias, num_frames, eps)[0]
     return torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)[0]
