@@ -105,3 +105,30 @@ def test_summary_is_conv_of_the_volume(shape, weight_dims, with_bias):
 def test_other_frames():
     assert reference.other_frames(4) == [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]]
     assert reference.other_frames(2) == [[1], [0]]
+
+
+def _imports_the_oracle(path):
+    """Whether the module at path imports cosam_ext.reference, in any form."""
+    import ast
+
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if module.endswith("reference") or any(alias.name == "reference" for alias in node.names):
+                return True
+        elif isinstance(node, ast.Import) and any(alias.name.endswith(".reference") for alias in node.names):
+            return True
+    return False
+
+
+def test_the_oracle_stays_out_of_the_product():
+    # Its one product use is CosamLayer(implementation="reference"); the fused
+    # ops and their export compositions never import it, so that a change to
+    # the oracle cannot change what they compute or what users export.
+    import pathlib
+
+    import cosam_ext
+
+    package = pathlib.Path(cosam_ext.__file__).parent
+    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if _imports_the_oracle(p))
+    assert importers == ["__init__.py", "layer.py"]
