@@ -426,9 +426,9 @@ def test_deterministic(dtype):
         assert torch.equal(first_grads[name], second_grads[name]), name
 
 
-def test_cpu_autocast_runs_the_fused_ops_in_float32():
+def test_cpu_autocast_runs_the_fused_ops_by_their_rules():
     # Under autocast the reduction conv returns bfloat16 while the summary
-    # weight stays float32: the ops' autocast rule casts both to float32.
+    # weight stays float32: the ops' autocast rules make them meet.
     layer = make_layer(dtype=torch.float32).eval()
     x = make_input(dtype=torch.float32)
     grad_weight = torch.randn_like(x)

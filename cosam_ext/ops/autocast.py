@@ -19,12 +19,11 @@ AUTOCAST_DTYPE, PROMOTED, FLOAT32 = "autocast dtype", "promoted", "float32"
 #: {op: (rule on the CPU, rule on CUDA, why)}.
 AUTOCAST_RULES = {
     "ncc_summary": (
-        FLOAT32, AUTOCAST_DTYPE,
-        "GEMMs, so on CUDA they take the autocast dtype, as conv and matmul do (the reduction conv hands "
-        "over half maps, the summary weight is float32). On the CPU float32: there the half kernels "
-        "compute in float32 and round between passes, so they cost more than float32 and lose precision",
+        AUTOCAST_DTYPE, AUTOCAST_DTYPE,
+        "GEMMs, as conv and matmul: the reduction conv hands over half maps, the summary weight is float32, "
+        "and they meet in the autocast dtype, on the CPU too (where it is also the faster: docs/design.md)",
     ),
-    "ncc_cost_volume": (FLOAT32, AUTOCAST_DTYPE, "as ncc_summary, which it serves at tiny maps"),
+    "ncc_cost_volume": (AUTOCAST_DTYPE, AUTOCAST_DTYPE, "as ncc_summary, which it serves at tiny maps"),
     "masked_mean": (
         PROMOTED, PROMOTED,
         "a mean of products x * mask: as torch.mul would, so a half map times a float32 mask runs in "
