@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset
-from cosam_reid.evaluation import Protocol, clip_indices, evaluate_model, extract_features
+from cosam_reid.evaluation import Protocol, clip_indices, configured_test_features, evaluate_model, extract_features
 
 
 def test_dense_clips_cover_every_frame_and_cycle_the_last():
@@ -16,12 +16,12 @@ def test_dense_clips_cover_every_frame_and_cycle_the_last():
 
 
 def test_evenly_spaced_frames():
-    assert clip_indices(10, 4, "evenly", num_frames=4) == [[0, 2, 5, 7]]
-    assert clip_indices(16, 4, "evenly", num_frames=8) == [[0, 2, 4, 6], [8, 10, 12, 14]]
+    assert clip_indices(10, 4, "evenly", frames_per_tracklet=4) == [[0, 2, 5, 7]]
+    assert clip_indices(16, 4, "evenly", frames_per_tracklet=8) == [[0, 2, 4, 6], [8, 10, 12, 14]]
     # Too short: all frames, then the last repeated (torchreid).
-    assert clip_indices(2, 4, "evenly", num_frames=4) == [[0, 1, 1, 1]]
-    assert clip_indices(10, 4, "evenly", num_frames=6) == [[0, 1, 3, 5], [6, 8, 6, 8]]
-    with pytest.raises(ValueError, match="num_frames"):
+    assert clip_indices(2, 4, "evenly", frames_per_tracklet=4) == [[0, 1, 1, 1]]
+    assert clip_indices(10, 4, "evenly", frames_per_tracklet=6) == [[0, 1, 3, 5], [6, 8, 6, 8]]
+    with pytest.raises(ValueError, match="frames_per_tracklet"):
         clip_indices(10, 4, "evenly")
     with pytest.raises(ValueError, match="unknown test sampling"):
         clip_indices(10, 4, "random")
@@ -124,3 +124,22 @@ def test_evaluate_model_on_a_dataset_prints_the_protocol():
     assert result.mAP == pytest.approx((1 / 2 + 1 + 1) / 3)
     text = str(result)
     assert "dataset: toy" in text and "dense: all frames in consecutive 2-frame clips" in text
+
+
+def test_configured_features_take_clips_of_the_models_length_and_evaluation_frames_per_tracklet():
+    """The model's num_frames is the clip length; evaluation.frames is how many
+    frames "evenly" takes from each tracklet. With a 2-frame model and 6
+    frames per tracklet, each tracklet of 5 becomes three 2-frame clips."""
+    seen = []
+
+    class TwoFrameModel(torch.nn.Module):
+        spec = type("Spec", (), {"num_frames": 2, "input_size": (8, 4)})()
+
+        def forward(self, clips):
+            seen.append(tuple(clips.shape[:2]))
+            return clips.mean((2, 3, 4))
+
+    evaluation = type("Evaluation", (), {"sampling": "evenly", "frames": 6, "clips_per_batch": 100})()
+    features = configured_test_features(TwoFrameModel(), coloured_dataset(), evaluation)
+    assert seen == [(3 * 3, 2), (4 * 3, 2)]  # queries, then gallery: 3 clips of 2 frames each
+    assert features.sampling == "evenly: 6 evenly spaced frames in 2-frame clips, clip features averaged"

@@ -7,8 +7,12 @@ features of its clips:
 
 - "dense": every frame, in consecutive clips of N frames, the last clip
   padded by cycling its own frames;
-- "evenly": `num_frames` frames spread evenly over the tracklet (torchreid's
-  test sampling), then split into clips of N the same way.
+- "evenly": `frames_per_tracklet` frames spread evenly over the tracklet
+  (torchreid's test sampling), then split into clips of N the same way.
+
+Two lengths, two names: `clip_length` is N, the frames of one clip (what
+the model was built for, ModelSpec.num_frames); `frames_per_tracklet` is how
+many frames "evenly" takes from a whole tracklet (evaluation.frames).
 
 Clips from all tracklets are streamed through the model `clips_per_batch` at
 a time and summed into per-tracklet accumulators, so memory is a few batches
@@ -43,32 +47,36 @@ def split_into_clips(indices: Sequence[int], clip_length: int) -> List[List[int]
     return clips
 
 
-def clip_indices(length: int, clip_length: int, sampling: str = "dense",
-                 num_frames: Optional[int] = None) -> List[List[int]]:
-    """The clips (lists of frame indices) a tracklet of `length` frames is seen as."""
+def clip_indices(length: int, clip_length: int, sampling: str = "dense", *,
+                 frames_per_tracklet: Optional[int] = None) -> List[List[int]]:
+    """The clips (lists of `clip_length` frame indices) a tracklet of
+    `length` frames is seen as; "evenly" takes `frames_per_tracklet` frames."""
     if sampling == "dense":
         return split_into_clips(range(length), clip_length)
     if sampling == "evenly":
-        if not num_frames:
-            raise ValueError("evenly sampling needs num_frames, the number of frames to take")
-        return split_into_clips(evenly_spaced(length, num_frames), clip_length)
+        if not frames_per_tracklet:
+            raise ValueError("evenly sampling needs frames_per_tracklet, the number of frames to take from each "
+                             "tracklet (evaluation.frames)")
+        return split_into_clips(evenly_spaced(length, frames_per_tracklet), clip_length)
     raise ValueError(f"unknown test sampling {sampling!r}; expected one of {SAMPLINGS}")
 
 
-def describe_sampling(clip_length: int, sampling: str = "dense", num_frames: Optional[int] = None) -> str:
+def describe_sampling(clip_length: int, sampling: str = "dense", *, frames_per_tracklet: Optional[int] = None) -> str:
     if sampling == "dense":
         return f"dense: all frames in consecutive {clip_length}-frame clips, clip features averaged"
-    return f"evenly: {num_frames} evenly spaced frames in {clip_length}-frame clips, clip features averaged"
+    return f"evenly: {frames_per_tracklet} evenly spaced frames in {clip_length}-frame clips, clip features averaged"
 
 
 class ClipRequests(torch.utils.data.Dataset):
     """Item i: (the i-th clip of the plan as an (N, 3, H, W) tensor, the index
     of its tracklet). A DataLoader over it loads frames in worker processes."""
 
-    def __init__(self, tracklets: Sequence[Tracklet], transform, clip_length, sampling, num_frames):
+    def __init__(self, tracklets: Sequence[Tracklet], transform, *, clip_length: int, sampling: str = "dense",
+                 frames_per_tracklet: Optional[int] = None):
         self.tracklets, self.transform = tracklets, transform
         self.plan = [(owner, clip) for owner, tracklet in enumerate(tracklets)
-                     for clip in clip_indices(len(tracklet.frames), clip_length, sampling, num_frames)]
+                     for clip in clip_indices(len(tracklet.frames), clip_length, sampling,
+                                              frames_per_tracklet=frames_per_tracklet)]
 
     def __len__(self):
         return len(self.plan)
@@ -84,7 +92,7 @@ class ClipRequests(torch.utils.data.Dataset):
 @torch.no_grad()
 def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: Sequence[Tracklet],
                      transform: Callable, *, clip_length: int, sampling: str = "dense",
-                     num_frames: Optional[int] = None, clips_per_batch: int = 32, num_workers: int = 0,
+                     frames_per_tracklet: Optional[int] = None, clips_per_batch: int = 32, num_workers: int = 0,
                      device: Optional[torch.device] = None) -> torch.Tensor:
     """(len(tracklets), F) float32 features on the CPU.
 
@@ -103,8 +111,9 @@ def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: S
     was_training = is_module and model.training
     if is_module:
         model.eval()
-    clips = torch.utils.data.DataLoader(ClipRequests(tracklets, transform, clip_length, sampling, num_frames),
-                                        batch_size=clips_per_batch, num_workers=num_workers)
+    requests = ClipRequests(tracklets, transform, clip_length=clip_length, sampling=sampling,
+                            frames_per_tracklet=frames_per_tracklet)
+    clips = torch.utils.data.DataLoader(requests, batch_size=clips_per_batch, num_workers=num_workers)
     sums, counts = None, torch.zeros(len(tracklets), dtype=torch.float64)
     try:
         for batch, owners in clips:

@@ -125,7 +125,7 @@ def mask_quality(model, tracklets: Sequence[Tracklet], *, silhouette: Callable[[
         raise ValueError("the model's COSAM layers have no spatial attention (attention='channel'): "
                          "there are no spatial masks to score")
     spec = model.spec
-    requests = ClipRequests(tracklets, EvalTransform(spec.input_size), spec.num_frames, "dense", None)
+    requests = ClipRequests(tracklets, EvalTransform(spec.input_size), clip_length=spec.num_frames)
     loader = torch.utils.data.DataLoader(requests, batch_size=clips_per_batch, num_workers=num_workers)
     device = next(model.parameters()).device
     scores = {name: [] for name in layers}

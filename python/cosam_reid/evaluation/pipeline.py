@@ -48,13 +48,15 @@ class EvaluationFeatures:
 
 
 def compute_test_features(model: Callable, dataset: VideoReIDDataset, transform: Callable, *, clip_length: int,
-                          sampling: str = "dense", num_frames: Optional[int] = None, clips_per_batch: int = 32,
-                          num_workers: int = 0, device=None) -> EvaluationFeatures:
-    """Features and labels of the query and gallery of `dataset`."""
+                          sampling: str = "dense", frames_per_tracklet: Optional[int] = None,
+                          clips_per_batch: int = 32, num_workers: int = 0, device=None) -> EvaluationFeatures:
+    """Features and labels of the query and gallery of `dataset`: clips of
+    `clip_length` frames; "evenly" sampling takes `frames_per_tracklet` frames
+    of each tracklet (features.py)."""
     def extract(tracklets):
         return extract_features(model, tracklets, transform, clip_length=clip_length, sampling=sampling,
-                                num_frames=num_frames, clips_per_batch=clips_per_batch, num_workers=num_workers,
-                                device=device)
+                                frames_per_tracklet=frames_per_tracklet, clips_per_batch=clips_per_batch,
+                                num_workers=num_workers, device=device)
 
     def labels(tracklets, field):
         return torch.tensor([getattr(t, field) for t in tracklets], dtype=torch.int64)
@@ -63,15 +65,17 @@ def compute_test_features(model: Callable, dataset: VideoReIDDataset, transform:
         query=extract(dataset.query), gallery=extract(dataset.gallery),
         query_pids=labels(dataset.query, "pid"), gallery_pids=labels(dataset.gallery, "pid"),
         query_camids=labels(dataset.query, "camid"), gallery_camids=labels(dataset.gallery, "camid"),
-        dataset=dataset.name, sampling=describe_sampling(clip_length, sampling, num_frames))
+        dataset=dataset.name,
+        sampling=describe_sampling(clip_length, sampling, frames_per_tracklet=frames_per_tracklet))
 
 
 def evaluate_model(model: Callable, dataset: VideoReIDDataset, transform: Callable, *, clip_length: int,
-                   sampling: str = "dense", num_frames: Optional[int] = None, protocol: Protocol = Protocol(),
-                   clips_per_batch: int = 32, num_workers: int = 0, device=None) -> ReIDResult:
+                   sampling: str = "dense", frames_per_tracklet: Optional[int] = None,
+                   protocol: Protocol = Protocol(), clips_per_batch: int = 32, num_workers: int = 0,
+                   device=None) -> ReIDResult:
     """mAP, CMC and mINP of `model` on the query and gallery of `dataset`."""
     features = compute_test_features(model, dataset, transform, clip_length=clip_length, sampling=sampling,
-                                     num_frames=num_frames, clips_per_batch=clips_per_batch,
+                                     frames_per_tracklet=frames_per_tracklet, clips_per_batch=clips_per_batch,
                                      num_workers=num_workers, device=device)
     return features.evaluate(protocol)
 
@@ -79,10 +83,12 @@ def evaluate_model(model: Callable, dataset: VideoReIDDataset, transform: Callab
 def configured_test_features(model, dataset: VideoReIDDataset, evaluation, *, num_workers: int = 0
                              ) -> EvaluationFeatures:
     """Test features of a VideoReIDModel on dataset, sampled as evaluation
-    (an EvaluationConfig) says, in clips as long as the model takes."""
+    (an EvaluationConfig) says, in clips as long as the model takes: the
+    model's num_frames is the clip length, evaluation.frames the frames
+    "evenly" sampling takes from each tracklet."""
     return compute_test_features(model, dataset, EvalTransform(model.spec.input_size),
                                  clip_length=model.spec.num_frames, sampling=evaluation.sampling,
-                                 num_frames=evaluation.frames, clips_per_batch=evaluation.clips_per_batch,
+                                 frames_per_tracklet=evaluation.frames, clips_per_batch=evaluation.clips_per_batch,
                                  num_workers=num_workers)
 
 
