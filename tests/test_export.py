@@ -276,25 +276,25 @@ def ops_compositions():
     [(2, 4, 16, 3, 2, 8), (1, 2, 5, 1, 1, 3), (3, 8, 9, 2, 3, 5)],
 )
 def test_compositions_match_the_compiled_ops(clips, num_frames, channels, height, width, out_channels):
-    composite = ops_compositions()
+    composition = ops_compositions()
     eps = 1e-3  # not the default: the compositions must pass it on
     x = torch.randn(clips * num_frames, channels, height, width, dtype=torch.float64)
     weight = torch.randn(out_channels, (num_frames - 1) * height * width, dtype=torch.float64)
     bias = torch.randn(out_channels, dtype=torch.float64)
     torch.testing.assert_close(
-        composite.ncc_cost_volume(x, num_frames, eps), torch.ops.cosam.ncc_cost_volume(x, num_frames, eps)
+        composition.ncc_cost_volume(x, num_frames, eps), torch.ops.cosam.ncc_cost_volume(x, num_frames, eps)
     )
-    for ours, compiled in zip(composite.ncc_summary(x, weight, bias, num_frames, eps),
+    for ours, compiled in zip(composition.ncc_summary(x, weight, bias, num_frames, eps),
                               torch.ops.cosam.ncc_summary(x, weight, bias, num_frames, eps)):
         torch.testing.assert_close(ours, compiled)
     spatial_mask = torch.rand(clips * num_frames, 1, height, width, dtype=torch.float64)
     channel_mask = torch.rand(clips, channels, dtype=torch.float64)
-    torch.testing.assert_close(composite.masked_mean(x, spatial_mask), torch.ops.cosam.masked_mean(x, spatial_mask))
-    torch.testing.assert_close(composite.apply_attention(x, spatial_mask, channel_mask, num_frames),
+    torch.testing.assert_close(composition.masked_mean(x, spatial_mask), torch.ops.cosam.masked_mean(x, spatial_mask))
+    torch.testing.assert_close(composition.apply_attention(x, spatial_mask, channel_mask, num_frames),
                                torch.ops.cosam.apply_attention(x, spatial_mask, channel_mask, num_frames))
     mlp = [torch.randn(4, channels, dtype=torch.float64), torch.randn(4, dtype=torch.float64),
            torch.randn(channels, 4, dtype=torch.float64), torch.randn(channels, dtype=torch.float64)]
     for mask in (spatial_mask, None):
-        for ours, compiled in zip(composite.channel_attention(x, mask, *mlp, num_frames),
+        for ours, compiled in zip(composition.channel_attention(x, mask, *mlp, num_frames),
                                   torch.ops.cosam.channel_attention(x, mask, *mlp, num_frames)):
             torch.testing.assert_close(ours, compiled)
