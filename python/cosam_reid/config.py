@@ -24,10 +24,19 @@ class ConfigError(ValueError):
 # The sections declare names and types only: every value, default included,
 # comes from YAML, so default.yaml is the one place a default is written.
 @dataclasses.dataclass
+class CosamConfig:
+    """model.cosam: options of every CosamLayer the model builds."""
+    summary_head: str
+    reduced_channels: Optional[int]
+    implementation: str
+
+
+@dataclasses.dataclass
 class ModelConfig:
     backbone: str
     cosam_blocks: List[int]
     attention: str
+    cosam: CosamConfig
     last_stride: int
     temporal_pooling: str
     bn_neck: bool

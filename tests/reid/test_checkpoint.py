@@ -4,10 +4,12 @@ import pytest
 import torch
 
 from cosam_reid.engine.checkpoint import (
+    SPEC_FIELDS_ADDED,
     atomic_save,
     load_model_weights,
     model_from_checkpoint,
     read_checkpoint,
+    spec_payload,
 )
 from cosam_reid.models import build_model
 from reid_testing import random_clips, save_model, tiny_model
@@ -50,6 +52,29 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
         load_model_weights(build_model("resnet18", num_classes=3, num_frames=4, input_size=(128, 64),
                                        cosam_blocks=(5,)), tmp_path / "m.pt")
     load_model_weights(tiny(), tmp_path / "m.pt")
+
+
+def test_the_cosam_options_are_checked_but_the_implementation_may_differ(tmp_path):
+    save_model(tiny(summary_head="paper", reduced_channels=16), tmp_path / "m.pt")
+    assert model_from_checkpoint(tmp_path / "m.pt").cosam["block5"].summary_head == "paper"
+    with pytest.raises(ValueError, match=r"summary_head: 'paper' in the checkpoint, 'authors' in the model"):
+        load_model_weights(tiny(reduced_channels=16), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match=r"reduced_channels: 16 in the checkpoint, None in the model"):
+        load_model_weights(tiny(summary_head="paper"), tmp_path / "m.pt")
+    # Both implementations compute from the same parameters.
+    load_model_weights(tiny(summary_head="paper", reduced_channels=16, implementation="reference"), tmp_path / "m.pt")
+
+
+def test_a_checkpoint_from_before_a_spec_field_loads_as_it_was_built(tmp_path):
+    model = tiny(attention="both")
+    payload = spec_payload(model.spec)
+    for field in SPEC_FIELDS_ADDED:
+        del payload[field]
+    torch.save({"model_spec": payload, "model": model.state_dict()}, tmp_path / "old.pt")
+    restored = model_from_checkpoint(tmp_path / "old.pt")
+    assert restored.spec == model.spec
+    layer = restored.cosam["block5"]
+    assert (layer.attention, layer.summary_head, layer.implementation) == ("both", "authors", "fused")
 
 
 def test_not_a_checkpoint(tmp_path):

@@ -33,9 +33,23 @@ def test_defaults_are_the_papers_setting():
     assert config.train.lr == 3e-4 and config.train.weight_decay == 5e-4
 
 
+def value_at(tree, key):
+    """The value of a dotted key ("model.cosam.summary_head") in a Config or
+    in its to_dict()."""
+    for part in key.split("."):
+        tree = tree[part] if isinstance(tree, dict) else getattr(tree, part)
+    return tree
+
+
+def section_keys():
+    """Dotted names of the sections and subsections ("model", "model.cosam")."""
+    return {key.rsplit(".", depth)[0] for key in config_keys() for depth in range(1, key.count(".") + 1)}
+
+
 def test_the_defaults_file_documents_every_key():
     lines = open(DEFAULT_CONFIG).read().splitlines()
-    keyed = [line for line in lines if re.match(r"^  \w+:", line)]
+    # A key's line holds a value; a (sub)section's line holds only its name (and a comment).
+    keyed = [line for line in lines if re.match(r"^(  )+\w+: *[^#\s]", line)]
     assert len(keyed) == len(config_keys())
     undocumented = [line for line in keyed if "#" not in line]
     assert undocumented == []
@@ -47,8 +61,7 @@ def test_the_configuration_page_describes_every_key_with_its_default():
     assert sorted(rows) == sorted(config_keys())
     defaults = default_config().to_dict()
     for key, written in rows.items():
-        section, name = key.split(".")
-        assert yaml.safe_load(written) == defaults[section][name], key
+        assert yaml.safe_load(written) == value_at(defaults, key), key
 
 
 def test_file_then_overrides(tmp_path):
@@ -151,6 +164,40 @@ def test_a_packaged_recipe_is_found_by_its_name(tmp_path):
     assert by_name.evaluation.dataset == "dukemtmc-videoreid"
     with pytest.raises(FileNotFoundError, match="config file not found: table9/none"):
         load_config("table9/none")
+
+
+def leaves(tree, prefix=""):
+    """(dotted key, value) of every key a config file sets; loader options
+    (dataset_options) are one value."""
+    for name, value in tree.items():
+        if f"{prefix}{name}" in section_keys():
+            yield from leaves(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", value
+
+
+PACKAGED = sorted(glob.glob(os.path.join(os.path.dirname(DEFAULT_CONFIG), "*.yaml")))
+
+
+@pytest.mark.parametrize("path", PACKAGED, ids=os.path.basename)
+def test_every_packaged_config_loads_through_the_config_loader(path):
+    config = load_config(path)
+    settings = dict(leaves(yaml.safe_load(open(path))))
+    assert settings
+    for key, value in settings.items():
+        assert value_at(config, key) == value, key
+
+
+def test_the_paper_summary_head_config_builds_single_conv_heads():
+    # Its architecture at a tiny input, so that it builds and runs in a moment.
+    config = load_config("paper_summary_head", ["data.input_size=[64, 32]"])
+    model = model_from_config(config, num_classes=5).eval()
+    assert list(model.cosam) == ["block4", "block5"]
+    for layer in model.cosam.values():
+        assert layer.summary_head == "paper"
+        assert [type(module) for module in layer.spatial_mask_summary] == [torch.nn.Conv2d]
+        assert layer.spatial_mask_summary[0].out_channels == 1
+    assert model(random_clips()).shape == (2, model.feature_dim)
 
 
 def test_a_packaged_config_is_found_by_its_name():
@@ -304,6 +351,15 @@ REACHES = {
     "model.cosam_blocks": ([3], ["block3"], lambda c, r, m: list(built_model(c).cosam), []),
     "model.attention": ("channel", {"channel"},
                         lambda c, r, m: {layer.attention for layer in built_model(c).cosam.values()}, []),
+    # Each layer's option, and what it builds: the paper's head is one conv, D the reduction's width.
+    "model.cosam.summary_head": ("paper", {("paper", 1)}, lambda c, r, m: {
+        (layer.summary_head, len(layer.spatial_mask_summary)) for layer in built_model(c).cosam.values()}, []),
+    "model.cosam.reduced_channels": (32, {(32, 32)}, lambda c, r, m: {
+        (layer.reduced_channels, layer.dim_reduction[0].out_channels) for layer in built_model(c).cosam.values()},
+        []),
+    "model.cosam.implementation": ("reference", {"reference"},
+                                   lambda c, r, m: {layer.implementation for layer in built_model(c).cosam.values()},
+                                   []),
     "model.last_stride": (2, (2, 1), lambda c, r, m: last_map_size(c), []),
     "model.temporal_pooling": ("attention", "TemporalAttention",
                                lambda c, r, m: type(built_model(c).temporal_pooling).__name__, []),
@@ -369,9 +425,8 @@ def test_every_key_has_a_reach_test():
 @pytest.mark.parametrize("key", sorted(REACHES))
 def test_each_key_reaches_what_it_configures(key, tmp_path, evaluation_root, monkeypatch):
     value, honoured, probe, needed = REACHES[key]
-    section, name = key.split(".")
     defaults = tiny_config(tmp_path, *needed)
-    assert getattr(getattr(defaults, section), name) != value, f"{key}: the test value is the default"
+    assert value_at(defaults, key) != value, f"{key}: the test value is the default"
     override = f"{key}={json.dumps(value)}"
     if key == "train.output_dir":
         override = f"{key}={tmp_path / value}"

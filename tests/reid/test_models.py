@@ -111,6 +111,35 @@ def test_bad_input_is_named():
     assert COSAM_BLOCKS == (2, 3, 4, 5)
 
 
+def test_cosam_options_reach_every_layer():
+    torch.manual_seed(0)
+    model = tiny_model(cosam_blocks=(3, 4, 5), summary_head="paper", reduced_channels=16,
+                       implementation="reference").train()
+    assert sorted(model.cosam) == ["block3", "block4", "block5"]
+    for layer in model.cosam.values():
+        assert (layer.summary_head, layer.reduced_channels, layer.implementation) == ("paper", 16, "reference")
+        assert [type(module) for module in layer.spatial_mask_summary] == [torch.nn.Conv2d]
+        assert layer.dim_reduction[0].out_channels == 16
+    model(clips()).logits.sum().backward()
+    default = tiny_model(cosam_blocks=(4,)).cosam["block4"]
+    assert (default.summary_head, default.reduced_channels, default.implementation) == ("authors", 64, "fused")
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"summary_head": "single"}, r"summary_head \(model.cosam.summary_head\) must be one of \('authors', 'paper'\), "
+                                 r"got 'single'"),
+    ({"implementation": "cuda"}, r"implementation \(model.cosam.implementation\) must be one of "
+                                 r"\('fused', 'reference'\), got 'cuda'"),
+    ({"reduced_channels": 0}, r"reduced_channels \(model.cosam.reduced_channels\) must be a positive number of "
+                              r"channels, or None .* got 0"),
+    ({"reduced_channels": 2.5}, r"reduced_channels .* got 2.5"),
+    ({"reduced_channels": True}, r"reduced_channels .* got True"),
+])
+def test_bad_cosam_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_model(cosam_blocks=(5,), **options)
+
+
 # Weight files in each layout, built from a project backbone by renaming.
 
 def torchvision_layout(backbone):

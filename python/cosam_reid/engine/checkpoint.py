@@ -8,6 +8,13 @@ import torch
 from ..models import ModelSpec, VideoReIDModel
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: ModelSpec fields added after the first checkpoints were written, with what
+#: a checkpoint without them was built with (history, not defaults).
+SPEC_FIELDS_ADDED = {"attention": "both", "summary_head": "authors", "reduced_channels": None,
+                     "implementation": "fused"}
+#: ModelSpec fields that change how the model computes, not its parameters:
+#: a checkpoint loads into a model that differs in them.
+COMPUTATION_ONLY_FIELDS = ("implementation",)
 
 
 def atomic_save(payload, path):
@@ -52,12 +59,12 @@ def read_checkpoint(path, map_location="cpu"):
 
 def check_model_spec(checkpoint, model, path):
     """Raises naming each field where the checkpoint's model differs from model."""
-    saved = _spec_dict(ModelSpec(**checkpoint["model_spec"]))
+    saved = _spec_dict(saved_spec(checkpoint))
     own = _spec_dict(model.spec)
     differences = [
         f"{field}: {saved[field]!r} in the checkpoint, {own[field]!r} in the model"
         for field in own
-        if saved[field] != own[field]
+        if saved[field] != own[field] and field not in COMPUTATION_ONLY_FIELDS
     ]
     if differences:
         raise ValueError(f"checkpoint {path} is of another architecture:\n  " + "\n  ".join(differences))
@@ -75,12 +82,18 @@ def load_model_weights(model, path, map_location="cpu"):
 def model_from_checkpoint(path, map_location="cpu"):
     """The VideoReIDModel a checkpoint was saved from, with its weights."""
     checkpoint = read_checkpoint(path, map_location)
-    model = VideoReIDModel(ModelSpec(**checkpoint["model_spec"]))
+    model = VideoReIDModel(saved_spec(checkpoint))
     try:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as error:  # weights that do not fit the saved spec
         raise ValueError(f"cannot load the checkpoint {path}: {_first_line(error)}") from error
     return model
+
+
+def saved_spec(checkpoint) -> ModelSpec:
+    """The ModelSpec a checkpoint was saved with; fields it predates take
+    the values the model it was saved from had."""
+    return ModelSpec(**{**SPEC_FIELDS_ADDED, **checkpoint["model_spec"]})
 
 
 def spec_payload(spec):

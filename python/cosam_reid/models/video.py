@@ -1,13 +1,13 @@
 """The video re-ID model: a ResNet trunk with COSAM after chosen CNN blocks,
 temporal pooling, an optional BN-neck and an identity classifier."""
 import dataclasses
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
 
 from cosam_ext import CosamLayer
-from cosam_ext.layer import ATTENTIONS
+from cosam_ext.layer import ATTENTIONS, IMPLEMENTATIONS, SUMMARY_HEADS
 
 from .pooling import build_temporal_pooling
 from .resnet import ResNet
@@ -32,6 +32,14 @@ class ModelSpec:
     bn_neck: bool = False
     #: CosamLayer's attention: "both", "spatial" or "channel" (the paper's Table 3 ablation).
     attention: str = "both"
+    #: CosamLayer's summary_head: "authors" (conv-BN-ReLU-conv, the released
+    #: code) or "paper" (a single conv, the paper's pseudo-code).
+    summary_head: str = "authors"
+    #: CosamLayer's reduced_channels: D, or None for the layer's own choice (256, or 64 for <= 256 channels).
+    reduced_channels: Optional[int] = None
+    #: CosamLayer's implementation: "fused" (the cosam ops) or "reference"
+    #: (the authors' formulation). It changes the computation, not the parameters.
+    implementation: str = "fused"
 
     def __post_init__(self):
         blocks = tuple(sorted(set(self.cosam_blocks)))
@@ -40,6 +48,17 @@ class ModelSpec:
             raise ValueError(f"cosam_blocks {unknown} do not exist; COSAM can follow CNN blocks {COSAM_BLOCKS}")
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, got {self.attention!r}")
+        if self.summary_head not in SUMMARY_HEADS:
+            raise ValueError(f"COSAM summary_head (model.cosam.summary_head) must be one of {SUMMARY_HEADS}, "
+                             f"got {self.summary_head!r}")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"COSAM implementation (model.cosam.implementation) must be one of {IMPLEMENTATIONS}, "
+                             f"got {self.implementation!r}")
+        reduced = self.reduced_channels
+        if reduced is not None and (isinstance(reduced, bool) or not isinstance(reduced, int) or reduced < 1):
+            raise ValueError(f"COSAM reduced_channels (model.cosam.reduced_channels) must be a positive number of "
+                             f"channels, or None for the layer's default (256, or 64 for inputs of <= 256 "
+                             f"channels), got {reduced!r}")
         if blocks and self.num_frames < 2:
             raise ValueError(f"COSAM needs num_frames >= 2, got {self.num_frames}")
         object.__setattr__(self, "cosam_blocks", blocks)
@@ -70,7 +89,8 @@ class VideoReIDModel(nn.Module):
             {
                 f"block{block}": CosamLayer(
                     self.backbone.stage_channels[block - 2], spec.num_frames, map_sizes[block - 2],
-                    attention=spec.attention,
+                    attention=spec.attention, summary_head=spec.summary_head,
+                    reduced_channels=spec.reduced_channels, implementation=spec.implementation,
                 )
                 for block in spec.cosam_blocks
             }
@@ -128,8 +148,9 @@ def build_model(backbone, *, num_classes, num_frames, **options):
 
 def model_from_config(config, num_classes, log=print):
     """The model a run configuration (cosam_reid.config.Config) describes:
-    its model section and its data section's clip length and frame size,
-    with ImageNet weights when model.pretrained names a file."""
+    its model section (model.cosam for every COSAM layer) and its data
+    section's clip length and frame size, with ImageNet weights when
+    model.pretrained names a file."""
     model_options, data = config.model, config.data
     model = build_model(
         model_options.backbone,
@@ -141,6 +162,9 @@ def model_from_config(config, num_classes, log=print):
         temporal_pooling=model_options.temporal_pooling,
         bn_neck=model_options.bn_neck,
         attention=model_options.attention,
+        summary_head=model_options.cosam.summary_head,
+        reduced_channels=model_options.cosam.reduced_channels,
+        implementation=model_options.cosam.implementation,
     )
     if model_options.pretrained:
         load_imagenet_weights(model.backbone, model_options.pretrained, layout=model_options.pretrained_layout,
