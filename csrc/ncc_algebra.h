@@ -1,20 +1,7 @@
 // The device-independent part of the cosam ops: the GEMM algebra that
 // skips the cost volume (docs/design.md, "Why the cost volume never has to
-// exist"), written once against ATen. A backend supplies
-// the fused elementwise kernels as static members of `Kernels`:
-//
-//   normalize(x, fb, eps) -> (z, mean, stdev)
-//       x clip-major (B*N, D, H, W) contiguous; z frame-major (N, B, D, P),
-//       z = (x - mean_D) / (std_D + eps) with the unbiased std; mean and
-//       stdev (N, B, P).
-//   normalize_backward(dz, x, mean, stdev, fb, eps) -> dx   (clip-major)
-//       recomputes z from x and the statistics, so that z need not be kept.
-//   slot_sums(pairs, scale) -> v                      (N, R, K)
-//       pairs (N, R, 2K) holds [hi_m | lo_m] per frame m (see for_each_frame_pair);
-//       v[n] = scale * (sum_{m<n} lo_m + sum_{m>n} hi_m). The hi half of
-//       frame 0 and the lo half of frame N-1 are never read.
-//   slot_sums_backward(dv, scale) -> dpairs           (N, R, 2K)
-//       the adjoint of slot_sums, with zeros in the halves it does not read.
+// exist"), written once against ATen over the fused elementwise kernels of a
+// backend, Kernels<device>.
 //
 // Frames are kept frame-major inside the ops so that frame n of every clip is
 // one contiguous (B*D, P) matrix: each GEMM below is one call per frame or
@@ -22,6 +9,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/DeviceType.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 
 #include <tuple>
@@ -29,6 +17,31 @@
 #include "op_checks.h"
 
 namespace cosam {
+
+// One declaration for every backend, so that their signatures cannot drift
+// apart; each backend defines the members of its specialisation in its own
+// files (Kernels<c10::kCPU> in cpu/, Kernels<c10::kCUDA> in cuda/).
+template <c10::DeviceType device>
+struct Kernels {
+  // x clip-major (B*N, D, H, W) contiguous -> (z, mean, stdev): z frame-major
+  // (N, B, D, P), z = (x - mean_D) / (std_D + eps) with the unbiased std;
+  // mean and stdev (N, B, P).
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> normalize(
+      const at::Tensor& x, const FrameBatch& fb, double eps);
+  // -> dx (clip-major); recomputes z from x and the statistics, so that z
+  // need not be kept.
+  static at::Tensor normalize_backward(
+      const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
+      const at::Tensor& stdev, const FrameBatch& fb, double eps);
+  // pairs (N, R, 2K) holds [hi_m | lo_m] per frame m (see
+  // for_each_frame_pair) -> v (N, R, K), v[n] = scale * (sum_{m<n} lo_m +
+  // sum_{m>n} hi_m). The hi half of frame 0 and the lo half of frame N-1 are
+  // never read.
+  static at::Tensor slot_sums(const at::Tensor& pairs, double scale);
+  // The adjoint of slot_sums -> dpairs (N, R, 2K), with zeros in the halves
+  // it does not read.
+  static at::Tensor slot_sums_backward(const at::Tensor& dv, double scale);
+};
 
 // The ops' inputs are cast once by their autocast rule; the ATen calls inside
 // a kernel must then keep that dtype, not be autocast again one by one.
@@ -66,7 +79,7 @@ void for_each_frame_pair(int64_t frames, int64_t K, Fn&& fn) {
 // Each GEMM writes its slice of one preallocated tensor: on the CPU a loop of
 // single GEMMs into place runs at about 1.5x the rate of a bmm over N-1
 // batches that allocates its result.
-template <class Kernels>
+template <c10::DeviceType device>
 at::Tensor slot_sums_of(
     const at::Tensor& z, const at::Tensor& w_rows, const FrameBatch& fb) {
   const int64_t K = w_rows.size(0) / (fb.frames - 1);
@@ -76,7 +89,7 @@ at::Tensor slot_sums_of(
     auto out = pairs[m].narrow(1, first, count);
     at::mm_out(out, z_rows[m], w_rows.narrow(0, (m - 1) * K + first, count).t());
   });
-  return Kernels::slot_sums(pairs, 1.0 / fb.channels);
+  return Kernels<device>::slot_sums(pairs, 1.0 / fb.channels);
 }
 
 // A clip-major (B*N, C, H, W) tensor as frame-major (N*B, C, P), and back:
@@ -102,7 +115,7 @@ inline at::Tensor to_clip_major(const at::Tensor& t, const FrameBatch& fb) {
 // v (N*B, D, K), which its backward reuses instead of forming them again.
 using SummaryResult = std::tuple<at::Tensor, at::Tensor>;
 
-template <class Kernels>
+template <c10::DeviceType device>
 SummaryResult ncc_summary_forward(
     const at::Tensor& x_in, const at::Tensor& weight,
     const std::optional<at::Tensor>& bias, int64_t num_frames, double eps) {
@@ -117,8 +130,9 @@ SummaryResult ncc_summary_forward(
   {
     // Z lives in this block only: the clip-major copy of the logits is made
     // without it.
-    const auto z = std::get<0>(Kernels::normalize(x_in.contiguous(), fb, eps));
-    v = slot_sums_of<Kernels>(z, weight_rows_by_slot(weight, fb), fb)
+    const auto z =
+        std::get<0>(Kernels<device>::normalize(x_in.contiguous(), fb, eps));
+    v = slot_sums_of<device>(z, weight_rows_by_slot(weight, fb), fb)
             .view({N * B, D, K});
     // L_n = b1 + V_n Z_n / D (the 1/D is in V).
     const auto z_frames = z.view({N * B, D, P});
@@ -129,7 +143,7 @@ SummaryResult ncc_summary_forward(
   return {to_clip_major(logits, fb), v};
 }
 
-template <class Kernels>
+template <c10::DeviceType device>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
     const at::Tensor& grad, const at::Tensor& x_in, const at::Tensor& v_in,
     const at::Tensor& weight, int64_t num_frames, double eps) {
@@ -151,7 +165,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   // Each temporary is dropped as soon as it is used (Z before dZ exists, the
   // rest before dX does), so that at most two maps of x's size live at once.
   const auto x = x_in.contiguous();
-  auto [z, mean, stdev] = Kernels::normalize(x, fb, eps);
+  auto [z, mean, stdev] = Kernels<device>::normalize(x, fb, eps);
   at::Tensor dz, grad_weight, grad_bias;
   {
     const auto w_rows = weight_rows_by_slot(weight, fb);
@@ -162,7 +176,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
 
     // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give the pairs'
     // gradients [dhi_m | dlo_m].
-    const auto dpairs = Kernels::slot_sums_backward(
+    const auto dpairs = Kernels<device>::slot_sums_backward(
         at::bmm(z.view({N * B, D, P}), g.transpose(1, 2)).view({N, B * D, K}),
         1.0 / D);
 
@@ -184,7 +198,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
           w_rows.narrow(0, (m - 1) * K + first, count));
     });
   }
-  auto grad_x = Kernels::normalize_backward(dz, x, mean, stdev, fb, eps);
+  auto grad_x = Kernels<device>::normalize_backward(dz, x, mean, stdev, fb, eps);
   return {grad_x, grad_weight, grad_bias};
 }
 
@@ -198,7 +212,7 @@ void for_each_slot(int64_t num_frames, Fn&& fn) {
   }
 }
 
-template <class Kernels>
+template <c10::DeviceType device>
 at::Tensor ncc_cost_volume_forward(
     const at::Tensor& x_in, int64_t num_frames, double eps) {
   NoAutocast no_autocast;
@@ -206,7 +220,7 @@ at::Tensor ncc_cost_volume_forward(
   const int64_t B = fb.clips, N = fb.frames, P = fb.positions;
 
   const auto x = x_in.contiguous();
-  const auto z = std::get<0>(Kernels::normalize(x, fb, eps));
+  const auto z = std::get<0>(Kernels<device>::normalize(x, fb, eps));
   auto out = at::empty(
       {B * N, fb.volume_channels(), fb.height, fb.width}, x.options());
   // Block (n, s) of every clip: C[q, p] = Z_m[:, q] . Z_n[:, p] / D, written
@@ -219,7 +233,7 @@ at::Tensor ncc_cost_volume_forward(
   return out;
 }
 
-template <class Kernels>
+template <c10::DeviceType device>
 at::Tensor ncc_cost_volume_backward(
     const at::Tensor& grad_in, const at::Tensor& x_in, int64_t num_frames,
     double eps) {
@@ -231,7 +245,7 @@ at::Tensor ncc_cost_volume_backward(
       grad_in, x_in, {B * N, fb.volume_channels(), fb.height, fb.width}, op);
 
   const auto x = x_in.contiguous();
-  auto [z, mean, stdev] = Kernels::normalize(x, fb, eps);
+  auto [z, mean, stdev] = Kernels<device>::normalize(x, fb, eps);
   const auto blocks = grad_in.contiguous().view({B, N, N - 1, P, P});
   auto dz = at::zeros_like(z);
   const double scale = 1.0 / fb.channels;
@@ -240,7 +254,7 @@ at::Tensor ncc_cost_volume_backward(
     dz[n].baddbmm_(z[m], g, 1, scale);
     dz[m].baddbmm_(z[n], g.transpose(1, 2), 1, scale);
   });
-  return Kernels::normalize_backward(dz, x, mean, stdev, fb, eps);
+  return Kernels<device>::normalize_backward(dz, x, mean, stdev, fb, eps);
 }
 
 }  // namespace cosam

@@ -52,6 +52,19 @@ inline FrameBatch check_frames(
                     x.size(2),           x.size(3),  x.size(2) * x.size(3)};
 }
 
+// The dtypes the kernels of every backend are instantiated for (float16 and
+// bfloat16 accumulate in float32); what names the argument and backend the
+// device ("CPU", "CUDA") in the message.
+inline void check_dtype(
+    const at::Tensor& t, const char* what, const char* backend) {
+  const auto dtype = t.scalar_type();
+  TORCH_CHECK(
+      dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf ||
+          dtype == at::kBFloat16,
+      "cosam ops on ", backend,
+      " support float32, float64, float16 and bfloat16; ", what, " is ", dtype);
+}
+
 // Every tensor argument of an op shares x's dtype and device; name says
 // which argument t is.
 inline void check_like_x(

@@ -79,7 +79,7 @@ at::Tensor apply_attention_cpu(
     const at::Tensor& channel_mask, int64_t num_frames) {
   const char* op = "cosam::apply_attention";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  check_cpu_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CPU");
   const auto x = x_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto out = at::empty(x.sizes(), x.options());
@@ -97,7 +97,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
     int64_t num_frames) {
   const char* op = "cosam::apply_attention_backward";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  check_cpu_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CPU");
   check_grad(grad_in, x_in, x_in.sizes(), op);
   const auto x = x_in.contiguous(), grad = grad_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();

@@ -1,4 +1,5 @@
-// The CPU backend's fused elementwise kernels, as required by ncc_algebra.h.
+// What the CPU kernels share. Kernels<c10::kCPU> of ncc_algebra.h is defined
+// in normalize.cpp and slot_sums.cpp.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -6,27 +7,15 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-
-#include <tuple>
 #include <vector>
 
-#include "../op_checks.h"
+#include "../ncc_algebra.h"
 
 namespace cosam::cpu {
 
-// The CPU kernels take float32 and float64, which they accumulate in double,
-// and float16 and bfloat16, which they accumulate in float32 (at::acc_type, as
-// the CUDA kernels' at::opmath_type); what names the argument in the message.
-inline void check_cpu_dtype(const at::Tensor& t, const char* what) {
-  const auto dtype = t.scalar_type();
-  TORCH_CHECK(
-      dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf ||
-          dtype == at::kBFloat16,
-      "cosam ops on CPU support float32, float64, float16 and bfloat16; ",
-      what, " is ", dtype);
-}
-
-// AT_DISPATCH over the dtypes check_cpu_dtype accepts.
+// AT_DISPATCH over the dtypes check_dtype accepts. float32 and float64
+// accumulate in double, float16 and bfloat16 in float32 (at::acc_type, as
+// the CUDA kernels' at::opmath_type).
 #define COSAM_DISPATCH_CPU_TYPES(TYPE, NAME, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(                \
       at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)
@@ -78,15 +67,5 @@ void for_each_frame_summing_positions(
         }
       });
 }
-
-struct CpuKernels {
-  static std::tuple<at::Tensor, at::Tensor, at::Tensor> normalize(
-      const at::Tensor& x, const FrameBatch& fb, double eps);
-  static at::Tensor normalize_backward(
-      const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
-      const at::Tensor& stdev, const FrameBatch& fb, double eps);
-  static at::Tensor slot_sums(const at::Tensor& pairs, double scale);
-  static at::Tensor slot_sums_backward(const at::Tensor& dv, double scale);
-};
 
 }  // namespace cosam::cpu

@@ -51,7 +51,7 @@ void masked_mean_backward_impl(
 
 at::Tensor masked_mean_cpu(const at::Tensor& x_in, const at::Tensor& spatial_mask) {
   check_masked_maps(x_in, spatial_mask, "cosam::masked_mean");
-  check_cpu_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CPU");
   const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
   auto out = at::empty({x.size(0), x.size(1)}, x.options());
   COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_masked_mean_cpu", [&] {
@@ -68,7 +68,7 @@ std::tuple<at::Tensor, at::Tensor> masked_mean_backward_cpu(
     const at::Tensor& spatial_mask) {
   const char* op = "cosam::masked_mean_backward";
   check_masked_maps(x_in, spatial_mask, op);
-  check_cpu_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CPU");
   check_grad(grad_in, x_in, {x_in.size(0), x_in.size(1)}, op);
   const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
   const auto grad = grad_in.contiguous();

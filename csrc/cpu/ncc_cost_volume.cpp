@@ -7,8 +7,8 @@
 namespace cosam::cpu {
 
 TORCH_LIBRARY_IMPL(cosam, CPU, m) {
-  m.impl("ncc_cost_volume", &ncc_cost_volume_forward<CpuKernels>);
-  m.impl("ncc_cost_volume_backward", &ncc_cost_volume_backward<CpuKernels>);
+  m.impl("ncc_cost_volume", &ncc_cost_volume_forward<c10::kCPU>);
+  m.impl("ncc_cost_volume_backward", &ncc_cost_volume_backward<c10::kCPU>);
 }
 
 }  // namespace cosam::cpu

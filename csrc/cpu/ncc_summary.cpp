@@ -7,8 +7,8 @@
 namespace cosam::cpu {
 
 TORCH_LIBRARY_IMPL(cosam, CPU, m) {
-  m.impl("ncc_summary", &ncc_summary_forward<CpuKernels>);
-  m.impl("ncc_summary_backward", &ncc_summary_backward<CpuKernels>);
+  m.impl("ncc_summary", &ncc_summary_forward<c10::kCPU>);
+  m.impl("ncc_summary_backward", &ncc_summary_backward<c10::kCPU>);
 }
 
 }  // namespace cosam::cpu

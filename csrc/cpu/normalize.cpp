@@ -131,16 +131,20 @@ void normalize_backward_impl(
 }
 
 }  // namespace
+}  // namespace cosam::cpu
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> CpuKernels::normalize(
+namespace cosam {
+
+template <>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> Kernels<c10::kCPU>::normalize(
     const at::Tensor& x, const FrameBatch& fb, double eps) {
-  check_cpu_dtype(x, "x");
+  check_dtype(x, "x", "CPU");
   auto z = at::empty({fb.frames, fb.clips, fb.channels, fb.positions},
                      x.options());
   auto mean = at::empty({fb.frames, fb.clips, fb.positions}, x.options());
   auto stdev = at::empty_like(mean);
   COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_normalize_cpu", [&] {
-    normalize_impl<scalar_t>(
+    cpu::normalize_impl<scalar_t>(
         x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
         mean.mutable_data_ptr<scalar_t>(), stdev.mutable_data_ptr<scalar_t>(),
         fb, eps);
@@ -148,14 +152,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> CpuKernels::normalize(
   return {z, mean, stdev};
 }
 
-at::Tensor CpuKernels::normalize_backward(
+template <>
+at::Tensor Kernels<c10::kCPU>::normalize_backward(
     const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
     const at::Tensor& stdev, const FrameBatch& fb, double eps) {
-  check_cpu_dtype(dz, "grad");
+  check_dtype(dz, "grad", "CPU");
   auto dx = at::empty(x.sizes(), x.options());
   const auto dz_c = dz.contiguous();
   COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_normalize_backward_cpu", [&] {
-    normalize_backward_impl<scalar_t>(
+    cpu::normalize_backward_impl<scalar_t>(
         dz_c.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
         mean.const_data_ptr<scalar_t>(), stdev.const_data_ptr<scalar_t>(),
         dx.mutable_data_ptr<scalar_t>(), fb, eps);
@@ -163,4 +168,4 @@ at::Tensor CpuKernels::normalize_backward(
   return dx;
 }
 
-}  // namespace cosam::cpu
+}  // namespace cosam

@@ -94,29 +94,35 @@ void slot_sums_backward_impl(
 }
 
 }  // namespace
+}  // namespace cosam::cpu
 
-at::Tensor CpuKernels::slot_sums(const at::Tensor& pairs, double scale) {
+namespace cosam {
+
+template <>
+at::Tensor Kernels<c10::kCPU>::slot_sums(const at::Tensor& pairs, double scale) {
   const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
   auto v = at::empty({N, R, K}, pairs.options());
   const auto pairs_c = pairs.contiguous();
   COSAM_DISPATCH_CPU_TYPES(pairs.scalar_type(), "cosam_slot_sums_cpu", [&] {
-    slot_sums_impl<scalar_t>(
+    cpu::slot_sums_impl<scalar_t>(
         pairs_c.const_data_ptr<scalar_t>(), v.mutable_data_ptr<scalar_t>(), N,
         R, K, scale);
   });
   return v;
 }
 
-at::Tensor CpuKernels::slot_sums_backward(const at::Tensor& dv, double scale) {
+template <>
+at::Tensor Kernels<c10::kCPU>::slot_sums_backward(
+    const at::Tensor& dv, double scale) {
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
   const auto dv_c = dv.contiguous();
   auto dpairs = at::empty({N, R, 2 * K}, dv.options());
   COSAM_DISPATCH_CPU_TYPES(dv.scalar_type(), "cosam_slot_sums_backward_cpu", [&] {
-    slot_sums_backward_impl<scalar_t>(
+    cpu::slot_sums_backward_impl<scalar_t>(
         dv_c.const_data_ptr<scalar_t>(), dpairs.mutable_data_ptr<scalar_t>(),
         N, R, K, scale);
   });
   return dpairs;
 }
 
-}  // namespace cosam::cpu
+}  // namespace cosam

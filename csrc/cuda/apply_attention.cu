@@ -17,7 +17,7 @@ at::Tensor apply_attention_cuda(
   const char* op = "cosam::apply_attention";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
   const auto device_guard = guard_device_of(x_in);
-  check_cuda_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CUDA");
   const auto x = x_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto out = at::empty(x.sizes(), x.options());
@@ -41,7 +41,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
   const char* op = "cosam::apply_attention_backward";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
   const auto device_guard = guard_device_of(x_in);
-  check_cuda_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CUDA");
   check_grad(grad_in, x_in, x_in.sizes(), op);
   const auto x = x_in.contiguous(), grad = grad_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();

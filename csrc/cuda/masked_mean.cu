@@ -15,7 +15,7 @@ at::Tensor masked_mean_cuda(const at::Tensor& x_in, const at::Tensor& spatial_ma
   const char* op = "cosam::masked_mean";
   check_masked_maps(x_in, spatial_mask, op);
   const auto device_guard = guard_device_of(x_in);
-  check_cuda_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CUDA");
   const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
   const int64_t P = x.size(2) * x.size(3);
   const auto shape = masked_mean_launch(x.size(0), x.size(1));
@@ -38,7 +38,7 @@ std::tuple<at::Tensor, at::Tensor> masked_mean_backward_cuda(
   const char* op = "cosam::masked_mean_backward";
   check_masked_maps(x_in, spatial_mask, op);
   const auto device_guard = guard_device_of(x_in);
-  check_cuda_dtype(x_in, "x");
+  check_dtype(x_in, "x", "CUDA");
   check_grad(grad_in, x_in, {x_in.size(0), x_in.size(1)}, op);
   const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
   const auto grad = grad_in.contiguous();

@@ -11,14 +11,14 @@ namespace {
 at::Tensor ncc_cost_volume_cuda(
     const at::Tensor& x, int64_t num_frames, double eps) {
   const auto device_guard = guard_device_of(x);
-  return ncc_cost_volume_forward<CudaKernels>(x, num_frames, eps);
+  return ncc_cost_volume_forward<c10::kCUDA>(x, num_frames, eps);
 }
 
 at::Tensor ncc_cost_volume_backward_cuda(
     const at::Tensor& grad, const at::Tensor& x, int64_t num_frames,
     double eps) {
   const auto device_guard = guard_device_of(x);
-  return ncc_cost_volume_backward<CudaKernels>(grad, x, num_frames, eps);
+  return ncc_cost_volume_backward<c10::kCUDA>(grad, x, num_frames, eps);
 }
 
 }  // namespace

@@ -12,14 +12,14 @@ SummaryResult ncc_summary_cuda(
     const at::Tensor& x, const at::Tensor& weight,
     const std::optional<at::Tensor>& bias, int64_t num_frames, double eps) {
   const auto device_guard = guard_device_of(x);
-  return ncc_summary_forward<CudaKernels>(x, weight, bias, num_frames, eps);
+  return ncc_summary_forward<c10::kCUDA>(x, weight, bias, num_frames, eps);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward_cuda(
     const at::Tensor& grad, const at::Tensor& x, const at::Tensor& v,
     const at::Tensor& weight, int64_t num_frames, double eps) {
   const auto device_guard = guard_device_of(x);
-  return ncc_summary_backward<CudaKernels>(grad, x, v, weight, num_frames, eps);
+  return ncc_summary_backward<c10::kCUDA>(grad, x, v, weight, num_frames, eps);
 }
 
 }  // namespace

@@ -6,23 +6,24 @@
 #include "cuda_kernels.h"
 #include "kernels/normalize.cuh"
 
-namespace cosam::cuda {
+namespace cosam {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> CudaKernels::normalize(
+template <>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> Kernels<c10::kCUDA>::normalize(
     const at::Tensor& x, const FrameBatch& fb, double eps) {
-  check_cuda_dtype(x, "x");
+  check_dtype(x, "x", "CUDA");
   auto z = at::empty({fb.frames, fb.clips, fb.channels, fb.positions},
                      x.options());
   auto mean = at::empty(
       {fb.frames, fb.clips, fb.positions},
       x.options().dtype(at::toOpMathType(x.scalar_type())));
   auto stdev = at::empty_like(mean);
-  const auto shape = normalize_launch(fb);
+  const auto shape = cuda::normalize_launch(fb);
   if (shape.blocks == 0) return {z, mean, stdev};
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_normalize_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        normalize_kernel<scalar_t>
+        cuda::normalize_kernel<scalar_t>
             <<<shape.blocks, shape.threads, 0,
                at::cuda::getCurrentCUDAStream()>>>(
                 x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
@@ -33,19 +34,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> CudaKernels::normalize(
   return {z, mean, stdev};
 }
 
-at::Tensor CudaKernels::normalize_backward(
+template <>
+at::Tensor Kernels<c10::kCUDA>::normalize_backward(
     const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
     const at::Tensor& stdev, const FrameBatch& fb, double eps) {
-  check_cuda_dtype(dz, "grad");
+  check_dtype(dz, "grad", "CUDA");
   auto dx = at::empty(x.sizes(), x.options());
-  const auto shape = normalize_launch(fb);
+  const auto shape = cuda::normalize_launch(fb);
   if (shape.blocks == 0) return dx;
   const auto dz_c = dz.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(),
       "cosam_normalize_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        normalize_backward_kernel<scalar_t>
+        cuda::normalize_backward_kernel<scalar_t>
             <<<shape.blocks, shape.threads, 0,
                at::cuda::getCurrentCUDAStream()>>>(
                 dz_c.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
@@ -56,4 +58,4 @@ at::Tensor CudaKernels::normalize_backward(
   return dx;
 }
 
-}  // namespace cosam::cuda
+}  // namespace cosam

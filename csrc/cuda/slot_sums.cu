@@ -6,17 +6,18 @@
 #include "cuda_kernels.h"
 #include "kernels/slot_sums.cuh"
 
-namespace cosam::cuda {
+namespace cosam {
 
-at::Tensor CudaKernels::slot_sums(const at::Tensor& pairs, double scale) {
+template <>
+at::Tensor Kernels<c10::kCUDA>::slot_sums(const at::Tensor& pairs, double scale) {
   const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
   auto v = at::empty({N, R, K}, pairs.options());
-  const auto shape = slot_sums_launch(R, K);
+  const auto shape = cuda::slot_sums_launch(R, K);
   if (shape.blocks == 0) return v;
   const auto pairs_c = pairs.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, pairs.scalar_type(), "cosam_slot_sums_cuda", [&] {
-        slot_sums_kernel<scalar_t>
+        cuda::slot_sums_kernel<scalar_t>
             <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 pairs_c.const_data_ptr<scalar_t>(), v.mutable_data_ptr<scalar_t>(),
                 N, R, K, static_cast<at::opmath_type<scalar_t>>(scale));
@@ -25,16 +26,18 @@ at::Tensor CudaKernels::slot_sums(const at::Tensor& pairs, double scale) {
   return v;
 }
 
-at::Tensor CudaKernels::slot_sums_backward(const at::Tensor& dv, double scale) {
+template <>
+at::Tensor Kernels<c10::kCUDA>::slot_sums_backward(
+    const at::Tensor& dv, double scale) {
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
   auto dpairs = at::empty({N, R, 2 * K}, dv.options());
-  const auto shape = slot_sums_launch(R, K);
+  const auto shape = cuda::slot_sums_launch(R, K);
   if (shape.blocks == 0) return dpairs;
   const auto dv_c = dv.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, dv.scalar_type(),
       "cosam_slot_sums_backward_cuda", [&] {
-        slot_sums_backward_kernel<scalar_t>
+        cuda::slot_sums_backward_kernel<scalar_t>
             <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 dv_c.const_data_ptr<scalar_t>(),
                 dpairs.mutable_data_ptr<scalar_t>(), N, R, K,
@@ -44,4 +47,4 @@ at::Tensor CudaKernels::slot_sums_backward(const at::Tensor& dv, double scale) {
   return dpairs;
 }
 
-}  // namespace cosam::cuda
+}  // namespace cosam

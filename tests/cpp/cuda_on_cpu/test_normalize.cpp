@@ -1,7 +1,7 @@
 // normalize_kernel and normalize_backward_kernel (csrc/cuda/kernels/
-// normalize.cuh) against CpuKernels::normalize and normalize_backward.
+// normalize.cuh) against Kernels<c10::kCPU>::normalize and normalize_backward.
 #include "testing.h"
-#include "../../../csrc/cpu/cpu_kernels.h"
+#include "../../../csrc/ncc_algebra.h"
 #include "../../../csrc/cuda/kernels/normalize.cuh"
 
 namespace cuda_on_cpu {
@@ -9,7 +9,7 @@ namespace {
 
 using at::Tensor;
 using cosam::FrameBatch;
-using cosam::cpu::CpuKernels;
+using CpuKernels = cosam::Kernels<c10::kCPU>;
 
 constexpr double kEps = 1e-4;
 

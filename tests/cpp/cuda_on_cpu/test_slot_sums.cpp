@@ -1,14 +1,14 @@
 // slot_sums_kernel and slot_sums_backward_kernel (csrc/cuda/kernels/
-// slot_sums.cuh) against CpuKernels::slot_sums and slot_sums_backward.
+// slot_sums.cuh) against Kernels<c10::kCPU>::slot_sums and slot_sums_backward.
 #include "testing.h"
-#include "../../../csrc/cpu/cpu_kernels.h"
+#include "../../../csrc/ncc_algebra.h"
 #include "../../../csrc/cuda/kernels/slot_sums.cuh"
 
 namespace cuda_on_cpu {
 namespace {
 
 using at::Tensor;
-using cosam::cpu::CpuKernels;
+using CpuKernels = cosam::Kernels<c10::kCPU>;
 
 // Output channels of the summary conv: K, odd.
 constexpr int64_t kOut = 5;
