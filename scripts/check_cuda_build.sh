@@ -5,7 +5,7 @@
 # build of torch, kept in its own venv outside the source tree, into a
 # temporary directory: the source tree's cosam_ext/_C.abi3.so belongs to the
 # CPU torch and is left alone. Then loads the result in that venv and checks
-# that the CUDA and AutocastCUDA kernels are registered and the CPU ops run.
+# that the CUDA kernels and the autocast rules are registered and the CPU ops run.
 # ptxas reports each kernel's registers, spills and static shared memory
 # (-Xptxas -v, in the log); a spill, or more static shared memory than a
 # block may have (48 KiB), fails the check. Any compile, link or load error
@@ -98,5 +98,5 @@ torch.testing.assert_close(ops.ncc_summary(x, weight, bias, 3), reference.ncc_su
 torch.testing.assert_close(ops.ncc_cost_volume(x, 3), reference.ncc_cost_volume(x, 3))
 assert torch.autograd.gradcheck(lambda x, weight: ops.ncc_summary(x, weight, bias, 3), (x, weight))
 print(f"check_cuda_build: ok (torch {torch.__version__}, CUDA {torch.version.cuda}: "
-      "CUDA and AutocastCUDA kernels registered, CPU ops match the reference)")
+      "CUDA kernels and autocast rules registered, CPU ops match the reference)")
 PY
