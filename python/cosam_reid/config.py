@@ -3,9 +3,17 @@ and evaluation, built from the packaged defaults (configs/default.yaml, which
 documents every key), a YAML file over them, then KEY=VALUE overrides
 (dotted keys, YAML values). Only keys of the sections are accepted, each with
 a value of its declared type; an unknown key is refused with the nearest
-valid one named."""
+valid one named.
+
+default.yaml is also where the Python API takes its defaults from: a
+parameter that stands for a config key (ModelSpec.attention, Protocol.distance,
+ReIDLoss's triplet_margin, ...) defaults to packaged_default(key), so that no
+default is written twice (tests/reid/test_config.py checks every such
+parameter)."""
+import copy
 import dataclasses
 import difflib
+import functools
 import os
 import typing
 from typing import Any, Dict, List, Optional
@@ -153,6 +161,25 @@ def resolve_config_path(path) -> str:
 
 def default_config() -> Config:
     return load_config()
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_defaults() -> Config:
+    return load_config()
+
+
+def packaged_default(key: str):
+    """The value default.yaml gives the dotted key ("evaluation.gallery_mode"),
+    for the default of a Python parameter that stands for that key. Lists come
+    back as tuples."""
+    value = _packaged_defaults()
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(value) or part not in {field.name for field in dataclasses.fields(value)}:
+            raise ConfigError(f"packaged_default: no config key {key!r}")
+        value = getattr(value, part)
+    if dataclasses.is_dataclass(value):
+        raise ConfigError(f"packaged_default: {key!r} is a section, not a key")
+    return tuple(value) if isinstance(value, list) else copy.deepcopy(value)
 
 
 def dump_config(config: Config) -> str:

@@ -1,17 +1,20 @@
 """Training losses: label-smoothed cross-entropy on the logits and batch-hard
-triplet loss on the clip features."""
+triplet loss on the clip features. Their defaults are the config's loss
+section (configs/default.yaml)."""
 from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import packaged_default
+
 
 class LabelSmoothingCrossEntropy(nn.Module):
     """Cross-entropy against (1 - epsilon) * one_hot + epsilon / num_classes
     (Szegedy et al.), averaged over the batch."""
 
-    def __init__(self, epsilon=0.1):
+    def __init__(self, epsilon=packaged_default("loss.label_smoothing")):
         super().__init__()
         if not 0 <= epsilon < 1:
             raise ValueError(f"label smoothing epsilon must be in [0, 1), got {epsilon}")
@@ -29,7 +32,7 @@ class BatchHardTripletLoss(nn.Module):
     negative in the batch (Euclidean), hinge max(0, d_ap - d_an + margin),
     averaged over the anchors."""
 
-    def __init__(self, margin=0.3):
+    def __init__(self, margin=packaged_default("loss.triplet_margin")):
         super().__init__()
         self.margin = margin
 
@@ -63,7 +66,9 @@ class LossTerms(NamedTuple):
 class ReIDLoss(nn.Module):
     """ce_weight * label-smoothed CE(logits) + triplet_weight * batch-hard triplet(features)."""
 
-    def __init__(self, label_smoothing=0.1, triplet_margin=0.3, ce_weight=1.0, triplet_weight=1.0):
+    def __init__(self, label_smoothing=packaged_default("loss.label_smoothing"),
+                 triplet_margin=packaged_default("loss.triplet_margin"), ce_weight=packaged_default("loss.ce_weight"),
+                 triplet_weight=packaged_default("loss.triplet_weight")):
         super().__init__()
         self.cross_entropy = LabelSmoothingCrossEntropy(label_smoothing)
         self.triplet = BatchHardTripletLoss(triplet_margin)

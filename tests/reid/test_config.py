@@ -1,16 +1,21 @@
 """The typed config: defaults, files and overrides, refused keys, and every
 key reaching what it configures."""
 import glob
+import importlib
+import inspect
 import json
 import os
+import pkgutil
 import re
 
 import pytest
 import torch
 import yaml
 
+import cosam_reid
 from cosam_reid import cli
-from cosam_reid.config import DEFAULT_CONFIG, Config, ConfigError, config_keys, default_config, load_config
+from cosam_reid.config import (DEFAULT_CONFIG, Config, ConfigError, config_keys, default_config, load_config,
+                               packaged_default)
 from cosam_reid.data.clips import ClipDataset
 from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.data.transforms import EvalTransform
@@ -62,6 +67,102 @@ def test_the_configuration_page_describes_every_key_with_its_default():
     defaults = default_config().to_dict()
     for key, written in rows.items():
         assert yaml.safe_load(written) == value_at(defaults, key), key
+
+
+# Defaults are written once, in default.yaml: a Python parameter that stands
+# for a config key takes its default from there (packaged_default). Every
+# parameter of cosam_reid named like a config key is found and checked, so
+# that a default written again, and then left behind when default.yaml
+# changes, fails here.
+
+#: Parameters that stand for a config key of another name.
+MIRRORS = {
+    ("cosam_reid.losses.LabelSmoothingCrossEntropy", "epsilon"): "loss.label_smoothing",
+    ("cosam_reid.losses.BatchHardTripletLoss", "margin"): "loss.triplet_margin",
+    **{(f"cosam_reid.evaluation.{function}", "frames_per_tracklet"): "evaluation.frames"
+       for function in ("features.extract_features", "pipeline.compute_test_features", "pipeline.evaluate_model")},
+}
+#: The key of a name that several sections share, where it is not the evaluation section's.
+SHARED_NAME_KEYS = {("cosam_reid.data.clips.ClipDataset", "sampling"): "data.sampling"}
+#: Parameter names that never stand for the config key of that name, and why.
+NOT_THE_KEY = {
+    "num_workers": "frames load in the calling process unless asked; the commands pass data.num_workers",
+    "device": "a torch.device (or None: the model's), not the device request",
+    "seed": "a component's own seed; a run passes train.seed",
+    "dataset": "a dataset object, or the name of what was evaluated",
+}
+#: Parameters named like a config key that do not stand for it (their
+#: defaults do not follow default.yaml), and why.
+NOT_THAT_KEY = {
+    ("cosam_reid.models.video.ModelSpec", "cosam_blocks"):
+        "a model built in Python has COSAM only where asked; [4, 5] is the paper's setting",
+    ("cosam_reid.models.resnet.ResNet", "last_stride"): "a plain ResNet's stride; the model passes model.last_stride",
+    ("cosam_reid.engine.training_loop.Trainer.fit", "resume"): "fit resumes when asked; train() passes train.resume",
+    ("cosam_reid.evaluation.features.clip_indices", "sampling"): "a bare call's plan: dense needs no frame count",
+    ("cosam_reid.evaluation.features.describe_sampling", "sampling"): "describes clip_indices' plan",
+    ("cosam_reid.evaluation.pipeline.EvaluationFeatures", "sampling"): "the description saved with the features",
+    ("cosam_reid.evaluation.results.Protocol", "sampling"): "the description reported with a result",
+    ("cosam_reid.commands.options.add_protocol", "average_precision"): "whether --ap is offered, not the AP form",
+}
+
+
+def parameter_defaults():
+    """{(where, parameter): default} over the functions, classes and methods of
+    every cosam_reid module."""
+    found = {}
+    for info in pkgutil.walk_packages(cosam_reid.__path__, "cosam_reid."):
+        module = importlib.import_module(info.name)
+        for item in vars(module).values():
+            if getattr(item, "__module__", None) != info.name:
+                continue
+            where = f"{info.name}.{item.__qualname__}" if hasattr(item, "__qualname__") else None
+            callables = []
+            if inspect.isclass(item):
+                callables = [(where, item)] + [(f"{where}.{name}", member) for name, member in vars(item).items()
+                                               if inspect.isfunction(member) and name != "__init__"]
+            elif inspect.isfunction(item):
+                callables = [(where, item)]
+            for name, function in callables:
+                try:
+                    parameters = inspect.signature(function).parameters.values()
+                except (TypeError, ValueError):
+                    continue
+                found.update({(name, parameter.name): parameter.default for parameter in parameters
+                              if parameter.default is not inspect.Parameter.empty})
+    return found
+
+
+def plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+def test_python_defaults_are_the_packaged_defaults():
+    defaults = parameter_defaults()
+    key_of_name = {}
+    for key in config_keys():
+        name = key.rsplit(".", 1)[-1]
+        if name not in key_of_name or key.startswith("evaluation."):
+            key_of_name[name] = key
+    checked = dict(MIRRORS)
+    for (where, name), default in defaults.items():
+        if name in key_of_name and name not in NOT_THE_KEY and (where, name) not in NOT_THAT_KEY:
+            checked.setdefault((where, name), SHARED_NAME_KEYS.get((where, name), key_of_name[name]))
+    assert ("cosam_reid.evaluation.results.Protocol", "gallery_mode") in checked
+    assert ("cosam_reid.models.video.ModelSpec", "attention") in checked
+    assert set(MIRRORS) <= set(defaults), "a parameter MIRRORS names is gone: update MIRRORS"
+    drifted = {f"{where}({name}={defaults[where, name]!r})": f"{key}: {packaged_default(key)!r}"
+               for (where, name), key in checked.items()
+               if plain(defaults[where, name]) != plain(packaged_default(key))}
+    assert drifted == {}, "write packaged_default(key) as the default instead of the value"
+    assert set(NOT_THAT_KEY) <= set(defaults), "a parameter NOT_THAT_KEY names is gone: update NOT_THAT_KEY"
+
+
+def test_the_protocol_options_default_to_the_packaged_evaluation_section():
+    evaluation = default_config().evaluation
+    for command in (["benchmark"], ["visualize", "cmc", "features.pt"]):
+        args = cli.build_parser().parse_args(command)
+        assert (args.gallery_mode, args.distance, args.average_precision) == (
+            evaluation.gallery_mode, evaluation.distance, evaluation.average_precision), command
 
 
 def test_file_then_overrides(tmp_path):

@@ -1,7 +1,12 @@
 """Options shared by several commands, each defined once here."""
 import argparse
 
-from ..evaluation.results import AP_FORMS, DISTANCES, GALLERY_MODES, Protocol
+from ..config import default_config
+from ..evaluation.results import AP_FORMS, DISTANCES, GALLERY_MODES
+
+#: The evaluation section of the packaged defaults (configs/default.yaml),
+#: where the protocol options of `benchmark` and `visualize` take their defaults.
+PACKAGED_EVALUATION = default_config().evaluation
 
 
 def add_overrides(parser, config_name):
@@ -28,10 +33,11 @@ def add_dataset(parser, default="synthetic"):
                              + _shown(default))
 
 
-def add_protocol(parser, defaults=Protocol(), average_precision=True):
+def add_protocol(parser, defaults=PACKAGED_EVALUATION, average_precision=True):
     """--gallery-mode, --distance and (with average_precision) --ap, whose
-    values Protocol.from_options(args) reads; defaults None leaves each out
-    of args when not given."""
+    values Protocol.from_options(args) reads; their defaults are those of
+    defaults (by default the packaged config's evaluation section); defaults
+    None leaves each out of args when not given."""
     parser.add_argument("--gallery-mode", choices=sorted(GALLERY_MODES),
                         default=_default(defaults and defaults.gallery_mode),
                         help="torchreid: non-query test tracklets; official: the query set added (MARS)"

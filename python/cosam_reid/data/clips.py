@@ -4,6 +4,7 @@ import random
 import torch
 from torch.utils.data import Dataset
 
+from ..config import packaged_default
 from .tracklets import load_frame
 
 SAMPLINGS = ("sequential", "random")
@@ -31,7 +32,7 @@ class ClipDataset(Dataset):
     clip depends on the request alone (not on workers or on earlier items).
     """
 
-    def __init__(self, tracklets, num_frames, transform, sampling="sequential"):
+    def __init__(self, tracklets, num_frames, transform, sampling=packaged_default("data.sampling")):
         if sampling not in SAMPLINGS:
             raise ValueError(f"unknown clip sampling {sampling!r}; choose one of {SAMPLINGS}")
         self.tracklets = list(tracklets)

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..config import packaged_default
+
 
 class ClipRequest(NamedTuple):
     index: int
@@ -31,7 +33,9 @@ class PKBatchSampler:
     would.
     """
 
-    def __init__(self, pids, identities_per_batch=8, instances_per_identity=4, seed=0, rank=0, world_size=1):
+    def __init__(self, pids, identities_per_batch=packaged_default("data.identities_per_batch"),
+                 instances_per_identity=packaged_default("data.instances_per_identity"), seed=0, rank=0,
+                 world_size=1):
         if identities_per_batch < 1 or instances_per_identity < 1:
             raise ValueError(
                 f"P and K must be >= 1, got P={identities_per_batch}, K={instances_per_identity}"

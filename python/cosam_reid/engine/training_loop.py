@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..config import packaged_default
 from ..data.sampler import PKBatchSampler
 from ..losses import ReIDLoss
 from .checkpoint import CHECKPOINT_NAME, atomic_save, check_model_spec, read_checkpoint, spec_payload
@@ -22,7 +23,7 @@ from .training_log import MetricsLog
 CHECKPOINT_FORMAT = 1
 
 
-def seed_everything(seed, deterministic=False):
+def seed_everything(seed, deterministic=packaged_default("train.deterministic")):
     """Seeds python, numpy and torch; deterministic also makes torch use
     deterministic algorithms (needed on CUDA for an exact resume)."""
     random.seed(seed)

@@ -2,6 +2,8 @@
 that a caller never needs the whole query x gallery matrix in memory."""
 import torch
 
+from ..config import packaged_default
+
 
 def as_tensor(values, dtype=None) -> torch.Tensor:
     """A CPU tensor view of a numpy array, list or tensor."""
@@ -37,7 +39,8 @@ def block_distances(queries: torch.Tensor, gallery: torch.Tensor, distance: str,
     return squared.addmm_(queries, gallery.T, alpha=-2.0).clamp_(min=0.0)
 
 
-def pairwise_distances(query_features, gallery_features, distance: str = "euclidean") -> torch.Tensor:
+def pairwise_distances(query_features, gallery_features,
+                       distance: str = packaged_default("evaluation.distance")) -> torch.Tensor:
     """The full (Q, G) distance matrix; for small problems and inspection
     (`evaluate` never builds it)."""
     gallery = prepare_gallery(as_tensor(gallery_features), distance)

@@ -23,6 +23,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
+from ..config import packaged_default
 from ..data.tracklets import Tracklet, load_frame
 
 SAMPLINGS = ("dense", "evenly")
@@ -71,7 +72,7 @@ class ClipRequests(torch.utils.data.Dataset):
     """Item i: (the i-th clip of the plan as an (N, 3, H, W) tensor, the index
     of its tracklet). A DataLoader over it loads frames in worker processes."""
 
-    def __init__(self, tracklets: Sequence[Tracklet], transform, *, clip_length: int, sampling: str = "dense",
+    def __init__(self, tracklets: Sequence[Tracklet], transform, *, clip_length: int, sampling: str,
                  frames_per_tracklet: Optional[int] = None):
         self.tracklets, self.transform = tracklets, transform
         self.plan = [(owner, clip) for owner, tracklet in enumerate(tracklets)
@@ -91,8 +92,9 @@ class ClipRequests(torch.utils.data.Dataset):
 
 @torch.no_grad()
 def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: Sequence[Tracklet],
-                     transform: Callable, *, clip_length: int, sampling: str = "dense",
-                     frames_per_tracklet: Optional[int] = None, clips_per_batch: int = 32, num_workers: int = 0,
+                     transform: Callable, *, clip_length: int, sampling: str = packaged_default("evaluation.sampling"),
+                     frames_per_tracklet: Optional[int] = packaged_default("evaluation.frames"),
+                     clips_per_batch: int = packaged_default("evaluation.clips_per_batch"), num_workers: int = 0,
                      device: Optional[torch.device] = None) -> torch.Tensor:
     """(len(tracklets), F) float32 features on the CPU.
 

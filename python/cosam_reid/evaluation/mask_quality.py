@@ -23,6 +23,7 @@ import scipy.stats
 import torch
 from tqdm import tqdm
 
+from ..config import packaged_default
 from ..data.tracklets import Tracklet, VideoReIDDataset
 from ..data.transforms import EvalTransform
 from ..datasets import build_dataset
@@ -111,7 +112,8 @@ class MaskQuality:
 
 @torch.no_grad()
 def mask_quality(model, tracklets: Sequence[Tracklet], *, silhouette: Callable[[str], np.ndarray] = load_silhouette,
-                 clips_per_batch: int = 16, num_workers: int = 0, source: str = "", progress: bool = True
+                 clips_per_batch: int = packaged_default("evaluation.clips_per_batch"), num_workers: int = 0,
+                 source: str = "", progress: bool = True
                  ) -> MaskQuality:
     """The scores of every COSAM layer with a spatial mask in model (a
     VideoReIDModel) over every frame of tracklets, seen in the dense test
@@ -125,7 +127,7 @@ def mask_quality(model, tracklets: Sequence[Tracklet], *, silhouette: Callable[[
         raise ValueError("the model's COSAM layers have no spatial attention (attention='channel'): "
                          "there are no spatial masks to score")
     spec = model.spec
-    requests = ClipRequests(tracklets, EvalTransform(spec.input_size), clip_length=spec.num_frames)
+    requests = ClipRequests(tracklets, EvalTransform(spec.input_size), clip_length=spec.num_frames, sampling="dense")
     loader = torch.utils.data.DataLoader(requests, batch_size=clips_per_batch, num_workers=num_workers)
     device = next(model.parameters()).device
     scores = {name: [] for name in layers}

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import torch
 
+from ..config import packaged_default
 from ..data.tracklets import JUNK_PID
 from .distances import as_tensor, block_distances, prepare_gallery
 from .results import DEFAULT_RANKS, Protocol, ReIDResult
@@ -98,7 +99,8 @@ def _labels(values, length, what):
 
 
 def metrics_from_distances(distances, query_pids, gallery_pids, query_camids, gallery_camids, *,
-                           average_precision: str = "non-interpolated", ranks: Sequence[int] = DEFAULT_RANKS,
+                           average_precision: str = packaged_default("evaluation.average_precision"),
+                           ranks: Sequence[int] = DEFAULT_RANKS,
                            protocol: Protocol = None, block_size: int = DEFAULT_BLOCK_SIZE) -> ReIDResult:
     """Metrics of a precomputed (Q, G) distance matrix (any array-like)."""
     distances = as_tensor(distances)

@@ -6,6 +6,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..config import packaged_default
 from ..data.tracklets import VideoReIDDataset
 from ..data.transforms import EvalTransform
 from ..datasets import build_dataset, split_ids
@@ -48,8 +49,10 @@ class EvaluationFeatures:
 
 
 def compute_test_features(model: Callable, dataset: VideoReIDDataset, transform: Callable, *, clip_length: int,
-                          sampling: str = "dense", frames_per_tracklet: Optional[int] = None,
-                          clips_per_batch: int = 32, num_workers: int = 0, device=None) -> EvaluationFeatures:
+                          sampling: str = packaged_default("evaluation.sampling"),
+                          frames_per_tracklet: Optional[int] = packaged_default("evaluation.frames"),
+                          clips_per_batch: int = packaged_default("evaluation.clips_per_batch"), num_workers: int = 0,
+                          device=None) -> EvaluationFeatures:
     """Features and labels of the query and gallery of `dataset`: clips of
     `clip_length` frames; "evenly" sampling takes `frames_per_tracklet` frames
     of each tracklet (features.py)."""
@@ -70,8 +73,10 @@ def compute_test_features(model: Callable, dataset: VideoReIDDataset, transform:
 
 
 def evaluate_model(model: Callable, dataset: VideoReIDDataset, transform: Callable, *, clip_length: int,
-                   sampling: str = "dense", frames_per_tracklet: Optional[int] = None,
-                   protocol: Protocol = Protocol(), clips_per_batch: int = 32, num_workers: int = 0,
+                   sampling: str = packaged_default("evaluation.sampling"),
+                   frames_per_tracklet: Optional[int] = packaged_default("evaluation.frames"),
+                   protocol: Protocol = Protocol(),
+                   clips_per_batch: int = packaged_default("evaluation.clips_per_batch"), num_workers: int = 0,
                    device=None) -> ReIDResult:
     """mAP, CMC and mINP of `model` on the query and gallery of `dataset`."""
     features = compute_test_features(model, dataset, transform, clip_length=clip_length, sampling=sampling,

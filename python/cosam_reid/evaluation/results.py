@@ -7,6 +7,8 @@ produced it.
 import dataclasses
 from typing import Dict, Optional, Sequence, Tuple
 
+from ..config import packaged_default
+
 GALLERY_MODES = {
     "torchreid": "gallery = the non-query test tracklets; queries without a true match are skipped",
     "official": "gallery = the test tracklets plus the query set (MARS official protocol)",
@@ -16,7 +18,7 @@ AP_FORMS = {
     "non-interpolated": "non-interpolated AP (mean precision at each true match)",
     "trapezoid": "trapezoid AP (the official Market/MARS evaluation code)",
 }
-DEFAULT_RANKS = (1, 5, 10, 20)
+DEFAULT_RANKS = packaged_default("evaluation.ranks")
 
 
 def _check_choice(value, choices, what):
@@ -27,11 +29,12 @@ def _check_choice(value, choices, what):
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     """How query and gallery are compared. `dataset` and `sampling` are only
-    reported, the other fields change the computation."""
+    reported, the other fields change the computation. The defaults are the
+    config's evaluation section (configs/default.yaml)."""
 
-    gallery_mode: str = "torchreid"
-    distance: str = "euclidean"
-    average_precision: str = "non-interpolated"
+    gallery_mode: str = packaged_default("evaluation.gallery_mode")
+    distance: str = packaged_default("evaluation.distance")
+    average_precision: str = packaged_default("evaluation.average_precision")
     ranks: Tuple[int, ...] = DEFAULT_RANKS
     dataset: Optional[str] = None
     sampling: Optional[str] = None

@@ -9,6 +9,7 @@ from torch import nn
 from cosam_ext import CosamLayer
 from cosam_ext.layer import ATTENTIONS, IMPLEMENTATIONS, SUMMARY_HEADS
 
+from ..config import packaged_default
 from .pooling import build_temporal_pooling
 from .resnet import ResNet
 from .weights import load_imagenet_weights
@@ -20,26 +21,29 @@ COSAM_BLOCKS = (2, 3, 4, 5)
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Everything that fixes the model's parameter shapes and its inputs; saved
-    in checkpoints so that a checkpoint is only loaded into the model it fits."""
+    in checkpoints so that a checkpoint is only loaded into the model it fits.
+
+    The defaults are the config's (configs/default.yaml), but for
+    cosam_blocks: a model built in Python has COSAM only where asked."""
 
     backbone: str
     num_classes: int
     num_frames: int
-    input_size: Tuple[int, int] = (256, 128)
+    input_size: Tuple[int, int] = packaged_default("data.input_size")
     cosam_blocks: Tuple[int, ...] = ()
-    last_stride: int = 1
-    temporal_pooling: str = "avg"
-    bn_neck: bool = False
+    last_stride: int = packaged_default("model.last_stride")
+    temporal_pooling: str = packaged_default("model.temporal_pooling")
+    bn_neck: bool = packaged_default("model.bn_neck")
     #: CosamLayer's attention: "both", "spatial" or "channel" (the paper's Table 3 ablation).
-    attention: str = "both"
+    attention: str = packaged_default("model.attention")
     #: CosamLayer's summary_head: "authors" (conv-BN-ReLU-conv, the released
     #: code) or "paper" (a single conv, the paper's pseudo-code).
-    summary_head: str = "authors"
+    summary_head: str = packaged_default("model.cosam.summary_head")
     #: CosamLayer's reduced_channels: D, or None for the layer's own choice (256, or 64 for <= 256 channels).
-    reduced_channels: Optional[int] = None
+    reduced_channels: Optional[int] = packaged_default("model.cosam.reduced_channels")
     #: CosamLayer's implementation: "fused" (the cosam ops) or "reference"
     #: (the authors' formulation). It changes the computation, not the parameters.
-    implementation: str = "fused"
+    implementation: str = packaged_default("model.cosam.implementation")
 
     def __post_init__(self):
         blocks = tuple(sorted(set(self.cosam_blocks)))

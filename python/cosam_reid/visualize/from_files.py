@@ -2,6 +2,7 @@
 features, a dataset. Each returns a matplotlib Figure."""
 from typing import Optional, Sequence
 
+from ..config import packaged_default
 from ..data.tracklets import VideoReIDDataset
 from ..data.transforms import EvalTransform
 from ..datasets.synthetic import frame_has_silhouette, load_silhouette
@@ -28,8 +29,9 @@ def checkpoint_masks_figure(checkpoint: str, dataset: VideoReIDDataset, tracklet
 
 
 def saved_ranks_figure(dataset: VideoReIDDataset, queries: Sequence[int], *, features: Optional[str] = None,
-                       checkpoint: Optional[str] = None, top_k: int = 10, gallery_mode: str = "torchreid",
-                       distance: str = "euclidean", num_workers: int = 0, log=print):
+                       checkpoint: Optional[str] = None, top_k: int = 10,
+                       gallery_mode: str = packaged_default("evaluation.gallery_mode"),
+                       distance: str = packaged_default("evaluation.distance"), num_workers: int = 0, log=print):
     """The top-k gallery tracklets of the queries at positions `queries`,
     ranked by the saved test features at `features` or by those the model of
     `checkpoint` computes (one of the two)."""

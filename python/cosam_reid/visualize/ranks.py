@@ -6,6 +6,7 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 from matplotlib.figure import Figure
 
+from ..config import packaged_default
 from ..data.tracklets import JUNK_PID, Tracklet, VideoReIDDataset
 from ..evaluation.distances import as_tensor, pairwise_distances
 from ..evaluation.pipeline import EvaluationFeatures
@@ -25,7 +26,7 @@ class RankedEntry(NamedTuple):
 
 
 def rank_gallery(query_features, gallery_features, query_pids, query_camids, gallery_pids, gallery_camids, *,
-                 top_k: int, distance: str = "euclidean") -> List[List[RankedEntry]]:
+                 top_k: int, distance: str = packaged_default("evaluation.distance")) -> List[List[RankedEntry]]:
     """The top_k gallery entries of each query by ascending distance (ties in
     gallery order), with what the evaluation protocol excludes left out: the
     query identity's entries from the query's camera, and junk (pid -1)."""
@@ -78,7 +79,8 @@ def frame_border(axes, colour):
 
 
 def dataset_ranks_figure(features: EvaluationFeatures, dataset: VideoReIDDataset, queries: Sequence[int], *,
-                         top_k: int = 10, gallery_mode: str = "torchreid", distance: str = "euclidean",
+                         top_k: int = 10, gallery_mode: str = packaged_default("evaluation.gallery_mode"),
+                         distance: str = packaged_default("evaluation.distance"),
                          source: Optional[str] = None) -> Figure:
     """ranks_figure of the queries at positions `queries` of dataset's query
     split, ranked by features, the dataset's test features
