@@ -17,6 +17,11 @@ Frame = Union[str, os.PathLike, Image.Image, np.ndarray]
 JUNK_PID = -1
 
 
+class FrameDecodeError(OSError):
+    """A frame file that exists but is not an image PIL can decode (corrupt,
+    truncated, of another format); the message names the file."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Tracklet:
     #: Frames sorted by frame index (never by glob order).
@@ -48,7 +53,9 @@ class VideoReIDDataset:
 
 
 def load_frame(frame: Frame) -> Image.Image:
-    """The frame as an RGB PIL image."""
+    """The frame as an RGB PIL image. A path that does not exist raises
+    FileNotFoundError, a file PIL cannot decode FrameDecodeError; both name
+    the path."""
     if isinstance(frame, Image.Image):
         return frame.convert("RGB")
     if isinstance(frame, np.ndarray):
@@ -60,3 +67,6 @@ def load_frame(frame: Frame) -> Image.Image:
             return image.convert("RGB")
     except FileNotFoundError:
         raise FileNotFoundError(f"frame image not found: {frame}") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        # PIL's own messages often leave the file out ("Truncated File Read").
+        raise FrameDecodeError(f"cannot decode the frame image {frame}: {error}") from error
