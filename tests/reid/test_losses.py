@@ -65,3 +65,52 @@ def test_reid_loss_weights_the_terms():
     assert terms.cross_entropy.item() == pytest.approx(ce, rel=1e-6)
     assert terms.triplet.item() == pytest.approx(0.775, rel=1e-6)
     assert terms.total.item() == pytest.approx(2 * ce + 0.5 * 0.775, rel=1e-6)
+
+
+# The margin and the smoothing must be the ones given: the tests above use the
+# defaults (margin 0.3, epsilon 0.1), which a loss ignoring its settings would
+# also produce.
+
+# Points on a line, ids 0, 0, 1, 1: (hardest positive, hardest negative) per anchor.
+LINE = torch.tensor([[0.0], [1.0], [1.5], [4.0]])
+LINE_TARGETS = torch.tensor([0, 0, 1, 1])
+LINE_PAIRS = [(1.0, 1.5), (1.0, 0.5), (2.5, 0.5), (2.5, 3.0)]
+
+
+def hinge_by_hand(margin):
+    return sum(max(0.0, positive - negative + margin) for positive, negative in LINE_PAIRS) / len(LINE_PAIRS)
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.3, 1.0, 2.5])
+def test_batch_hard_triplet_uses_its_margin(margin):
+    loss = BatchHardTripletLoss(margin)(LINE, LINE_TARGETS)
+    assert loss.item() == pytest.approx(hinge_by_hand(margin), rel=1e-6)
+
+
+def smoothed_cross_entropy_by_hand(logits, targets, epsilon):
+    total = 0.0
+    for row, target in zip(logits.tolist(), targets.tolist()):
+        log_normaliser = math.log(sum(math.exp(value) for value in row))
+        for index, value in enumerate(row):
+            weight = epsilon / len(row) + (1 - epsilon) * (index == target)
+            total -= weight * (value - log_normaliser)
+    return total / len(logits)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.1, 0.5, 0.9])
+def test_label_smoothing_uses_its_epsilon(epsilon):
+    logits = torch.tensor([[0.0, math.log(2.0), math.log(5.0)], [math.log(3.0), 0.0, 0.0], [1.0, -2.0, 0.5]])
+    targets = torch.tensor([2, 0, 1])
+    loss = LabelSmoothingCrossEntropy(epsilon)(logits, targets)
+    assert loss.item() == pytest.approx(smoothed_cross_entropy_by_hand(logits, targets, epsilon), rel=1e-6)
+
+
+def test_reid_loss_passes_its_margin_and_smoothing_on():
+    logits = torch.tensor([[0.0, math.log(3.0)], [0.0, 0.0], [0.0, 0.0], [math.log(3.0), 0.0]])
+    terms = ReIDLoss(label_smoothing=0.6, triplet_margin=1.0)(ReIDOutput(LINE, logits), LINE_TARGETS)
+    assert terms.triplet.item() == pytest.approx(hinge_by_hand(1.0), rel=1e-6)
+    assert terms.cross_entropy.item() == pytest.approx(
+        smoothed_cross_entropy_by_hand(logits, LINE_TARGETS, 0.6), rel=1e-6)
+    defaults = ReIDLoss()(ReIDOutput(LINE, logits), LINE_TARGETS)
+    assert terms.triplet.item() != pytest.approx(defaults.triplet.item())
+    assert terms.cross_entropy.item() != pytest.approx(defaults.cross_entropy.item())
