@@ -2,7 +2,8 @@
 # make test   install, build, run the test-suite
 # make check-cuda-build   compile and link the CUDA backend (no GPU needed)
 # make benchmark         full benchmark run, then benchmarks/RESULTS.md and chart.png
-# make benchmark-smoke   every benchmark once on tiny shapes (CI)
+# make benchmark-smoke   every benchmark once on tiny shapes, after experiments-smoke (CI)
+# make experiments-smoke every experiment (experiments/, training runs of an hour or more) end to end on a tiny synthetic set
 # make wheel             a wheel for the installed torch, in dist/ (e.g. cosam_ext-0.1.0+pt213cpu-cp310-abi3-linux_x86_64.whl)
 # make wheel-smoke       that wheel installed into a fresh venv outside the source tree and smoke-tested there (CI)
 # make ctest             the standalone CMake build of the op library and its C++ tests (CI)
@@ -12,7 +13,7 @@ PYTHON ?= python3
 EXTENSION := cosam_ext/_C.abi3.so
 SOURCES := setup.py $(shell find csrc -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh')
 
-.PHONY: install demo test check-cuda-build benchmark benchmark-smoke wheel wheel-smoke ctest cuda-on-cpu gpu-verify-dry-run clean
+.PHONY: install demo test check-cuda-build benchmark benchmark-smoke experiments-smoke wheel wheel-smoke ctest cuda-on-cpu gpu-verify-dry-run clean
 
 .requirements-installed: requirements.txt
 	$(PYTHON) -m pip install -r requirements.txt
@@ -33,8 +34,12 @@ benchmark: install
 	$(PYTHON) -m pytest benchmarks --benchmark-json=benchmarks/results-cpu.json
 	$(PYTHON) benchmarks/report.py benchmarks/results-cpu.json
 
-benchmark-smoke: install
+# CI runs `make benchmark-smoke`; the experiments' smoke tests come with it.
+benchmark-smoke: install experiments-smoke
 	$(PYTHON) -m pytest benchmarks --smoke -q
+
+experiments-smoke: install
+	$(PYTHON) -m pytest experiments -q
 
 check-cuda-build:
 	bash scripts/check_cuda_build.sh

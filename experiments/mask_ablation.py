@@ -4,9 +4,9 @@ no COSAM, spatial attention only, channel attention only, both; several seeds
 each; mAP, R1 and the mask AUC against the synthetic set's person
 silhouettes, as mean, standard deviation and range over the seeds.
 
-    python benchmarks/mask_ablation.py                   # 4 variants x seeds 1 2 3
-    python benchmarks/mask_ablation.py --table           # the table of what the results file holds
-    python benchmarks/mask_ablation.py --results benchmarks/results-mask-ablation-hard.json \\
+    python experiments/mask_ablation.py                   # 4 variants x seeds 1 2 3
+    python experiments/mask_ablation.py --table           # the table of what the results file holds
+    python experiments/mask_ablation.py --results experiments/results-mask-ablation-hard.json \\
         data.dataset_options.clutter=1 data.dataset_options.occlusion=1   # another setting
 
 Each run is trained (a run interrupted resumes from its checkpoint), scored

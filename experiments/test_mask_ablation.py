@@ -1,4 +1,4 @@
-"""benchmarks/mask_ablation.py on a tiny synthetic set: each run is trained,
+"""experiments/mask_ablation.py on a tiny synthetic set: each run is trained,
 scored and written to the results file, a rerun trains nothing, the table
 gives mean and spread per variant, and a results file refuses another setting."""
 import json
