@@ -103,6 +103,10 @@ class EvaluationConfig:
     sampling: str
     frames: Optional[int]
     clips_per_batch: int
+    rerank: bool
+    rerank_k1: int
+    rerank_k2: int
+    rerank_lambda: float
 
 
 @dataclasses.dataclass

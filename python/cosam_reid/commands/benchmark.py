@@ -11,6 +11,15 @@ def add_parser(subparsers):
     options.add_protocol(parser)
     parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE,
                         help="queries ranked at a time (default: %(default)s)")
+    defaults = options.PACKAGED_EVALUATION
+    parser.add_argument("--rerank", action="store_true",
+                        help="with k-reciprocal re-ranking over queries + gallery (evaluation.rerank)")
+    parser.add_argument("--rerank-k1", type=int, default=defaults.rerank_k1,
+                        help="k1 of the k-reciprocal sets (default: %(default)s)")
+    parser.add_argument("--rerank-k2", type=int, default=defaults.rerank_k2,
+                        help="k2 of the local query expansion (default: %(default)s)")
+    parser.add_argument("--rerank-lambda", type=float, default=defaults.rerank_lambda,
+                        help="weight of the original distance (default: %(default)s)")
     parser.set_defaults(run=run)
 
 

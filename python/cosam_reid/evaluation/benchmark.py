@@ -34,8 +34,11 @@ def benchmark_evaluation(protocol: Protocol = Protocol(), block_size: int = DEFA
     seconds = time.perf_counter() - start
     peak = peak_rss_mib()
     gallery_size = MARS_GALLERY + (MARS_QUERIES if protocol.gallery_mode == "official" else 0)
+    rerank = (f"k-reciprocal re-ranking (k1={protocol.rerank_k1}, k2={protocol.rerank_k2}, "
+              f"lambda={protocol.rerank_lambda}) over {MARS_QUERIES + MARS_GALLERY} items, "
+              if protocol.rerank else "")
     return (f"{MARS_QUERIES} queries x {gallery_size} gallery, {FEATURE_DIM}-d, {protocol.gallery_mode} gallery, "
-            f"{protocol.distance}, {protocol.average_precision} AP, blocks of {block_size}, "
+            f"{protocol.distance}, {protocol.average_precision} AP, {rerank}blocks of {block_size}, "
             f"{torch.get_num_threads()} threads: {seconds:.2f} s; peak RSS {peak:.0f} MiB, "
             f"{peak - before:.0f} MiB above the process with its inputs "
             f"(mAP of random features {100 * result.mAP:.2f}%)")

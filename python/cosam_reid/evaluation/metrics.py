@@ -20,6 +20,7 @@ import torch
 from ..config import packaged_default
 from ..data.tracklets import JUNK_PID
 from .distances import as_tensor, block_distances, prepare_gallery
+from .reranking import reranked_distances
 from .results import DEFAULT_RANKS, Protocol, ReIDResult
 
 DEFAULT_BLOCK_SIZE = 256
@@ -109,6 +110,10 @@ def metrics_from_distances(distances, query_pids, gallery_pids, query_camids, ga
     num_queries, num_gallery = distances.shape
     if protocol is None:
         protocol = Protocol(average_precision=average_precision, ranks=tuple(ranks))
+    if protocol.rerank:
+        raise ValueError("re-ranking needs the query-query and gallery-gallery distances too: use evaluate() on "
+                         "features, or re-rank first (evaluation.reranking.k_reciprocal_rerank) and pass a "
+                         "protocol without rerank")
     query_pids = _labels(query_pids, num_queries, "query pids")
     query_camids = _labels(query_camids, num_queries, "query camids")
     gallery_pids = _labels(gallery_pids, num_gallery, "gallery pids")
@@ -129,6 +134,10 @@ def evaluate(query_features, gallery_features, query_pids, gallery_pids, query_c
     In the "official" gallery mode the query set is appended to the gallery;
     each query then meets itself there, as a same-identity same-camera entry,
     which the exclusion rule removes.
+
+    With protocol.rerank the distances are k-reciprocal re-ranked over the
+    queries and the gallery (reranking.py), which needs the whole (Q + G)^2
+    distance matrix in memory.
     """
     queries = as_tensor(query_features)
     gallery = as_tensor(gallery_features)
@@ -145,6 +154,15 @@ def evaluate(query_features, gallery_features, query_pids, gallery_pids, query_c
     if protocol.gallery_mode == "official":
         gallery_pids = torch.cat([gallery_pids, query_pids])
         gallery_camids = torch.cat([gallery_camids, query_camids])
+    if protocol.rerank:
+        reranked = reranked_distances(queries, gallery, protocol.distance, protocol.gallery_mode,
+                                      protocol.rerank_k1, protocol.rerank_k2, protocol.rerank_lambda)
+        totals = _Totals(protocol.ranks)
+        for start in range(0, len(queries), block_size):
+            block = slice(start, start + block_size)
+            totals.add_block(reranked[block], query_pids[block], query_camids[block],
+                             gallery_pids, gallery_camids, protocol.average_precision)
+        return totals.result(protocol)
     parts = [prepare_gallery(part, protocol.distance) for part in parts]
     norms = [torch.linalg.vector_norm(part, dim=1).square() if protocol.distance == "euclidean" else None
              for part in parts]

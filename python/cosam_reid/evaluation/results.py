@@ -19,6 +19,7 @@ AP_FORMS = {
     "trapezoid": "trapezoid AP (the official Market/MARS evaluation code)",
 }
 DEFAULT_RANKS = packaged_default("evaluation.ranks")
+RERANK_OPTIONS = ("rerank", "rerank_k1", "rerank_k2", "rerank_lambda")
 
 
 def _check_choice(value, choices, what):
@@ -38,6 +39,10 @@ class Protocol:
     ranks: Tuple[int, ...] = DEFAULT_RANKS
     dataset: Optional[str] = None
     sampling: Optional[str] = None
+    rerank: bool = packaged_default("evaluation.rerank")
+    rerank_k1: int = packaged_default("evaluation.rerank_k1")
+    rerank_k2: int = packaged_default("evaluation.rerank_k2")
+    rerank_lambda: float = packaged_default("evaluation.rerank_lambda")
 
     def __post_init__(self):
         _check_choice(self.gallery_mode, GALLERY_MODES, "gallery mode")
@@ -47,15 +52,26 @@ class Protocol:
         if not ranks or min(ranks) < 1:
             raise ValueError(f"CMC ranks must be positive integers, got {self.ranks!r}")
         object.__setattr__(self, "ranks", tuple(sorted(set(ranks))))
+        if not isinstance(self.rerank, bool):
+            raise ValueError(f"evaluation.rerank must be true or false, got {self.rerank!r}")
+        for name in ("rerank_k1", "rerank_k2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"evaluation.{name} must be an integer >= 1, got {value!r}")
+        if (isinstance(self.rerank_lambda, bool) or not isinstance(self.rerank_lambda, (int, float))
+                or not 0 <= self.rerank_lambda <= 1):
+            raise ValueError(f"evaluation.rerank_lambda must be a number in [0, 1], got {self.rerank_lambda!r}")
 
     @classmethod
     def from_options(cls, options) -> "Protocol":
         """The protocol options (an EvaluationConfig, or parsed command-line
         options) name: gallery_mode, distance, average_precision and, when
-        they have it, ranks."""
+        they have them, ranks and the re-ranking options (rerank,
+        rerank_k1, rerank_k2, rerank_lambda)."""
         return cls(gallery_mode=options.gallery_mode, distance=options.distance,
                    average_precision=options.average_precision,
-                   ranks=tuple(getattr(options, "ranks", None) or DEFAULT_RANKS))
+                   ranks=tuple(getattr(options, "ranks", None) or DEFAULT_RANKS),
+                   **{name: getattr(options, name) for name in RERANK_OPTIONS if hasattr(options, name)})
 
     def describe(self) -> str:
         parts = []
@@ -64,6 +80,9 @@ class Protocol:
         parts.append(f"gallery: {self.gallery_mode} ({GALLERY_MODES[self.gallery_mode]})")
         parts.append(f"distance: {DISTANCES[self.distance]}")
         parts.append(f"AP: {AP_FORMS[self.average_precision]}")
+        if self.rerank:
+            parts.append(f"re-ranking: k-reciprocal (Zhong et al. 2017), k1={self.rerank_k1}, k2={self.rerank_k2}, "
+                         f"lambda={self.rerank_lambda}, over queries + gallery")
         parts.append("same identity + same camera gallery entries excluded; pid -1 junk ignored")
         if self.sampling:
             parts.append(f"test sampling: {self.sampling}")
