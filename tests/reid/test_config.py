@@ -516,6 +516,11 @@ REACHES = {
                           lambda c, r, m: evaluated(c, r).protocol.sampling,
                           ["evaluation.sampling=evenly", "evaluation.frames=3"]),
     "evaluation.clips_per_batch": (2, 2, lambda c, r, m: clips_per_batch_used(c, r, m), []),
+    "evaluation.rerank": (True, True, lambda c, r, m: evaluated(c, r).protocol.rerank, []),
+    "evaluation.rerank_k1": (5, 5, lambda c, r, m: evaluated(c, r).protocol.rerank_k1, ["evaluation.rerank=true"]),
+    "evaluation.rerank_k2": (2, 2, lambda c, r, m: evaluated(c, r).protocol.rerank_k2, ["evaluation.rerank=true"]),
+    "evaluation.rerank_lambda": (0.5, 0.5, lambda c, r, m: evaluated(c, r).protocol.rerank_lambda,
+                                 ["evaluation.rerank=true"]),
 }
 
 
