@@ -12,7 +12,12 @@ __all__ = [
 ]
 
 
-def _check_floating(x, op):
+def _check_maps(x, layout, op):
+    """x: a 4-D floating-point batch of maps, `layout` naming its axes."""
+    torch._check(
+        x.dim() == 4,
+        lambda: f"{op}: x must be a 4-D tensor {layout}, got a {x.dim()}-D tensor of shape {list(x.shape)}",
+    )
     torch._check(x.is_floating_point(), lambda: f"{op}: x must be a floating-point tensor, got {x.dtype}")
 
 
@@ -32,11 +37,7 @@ def _check_like_x(t, x, name, op):
 
 def check_frames(x, num_frames, eps, op):
     """x: reduced maps (B*N, D, H, W), clip-major, for the NCC ops."""
-    torch._check(
-        x.dim() == 4, lambda: f"{op}: x must be a 4-D tensor (B*N, D, H, W), got a {x.dim()}-D tensor "
-        f"of shape {list(x.shape)}"
-    )
-    _check_floating(x, op)
+    _check_maps(x, "(B*N, D, H, W)", op)
     torch._check(
         num_frames >= 2,
         lambda: f"{op}: num_frames must be >= 2 (the NCC compares each frame with the others of its clip), "
@@ -80,11 +81,7 @@ def check_summary_weight(x, weight, bias, num_frames, op):
 
 def check_masked_maps(x, spatial_mask, op):
     """x (B*N, C, H, W) and the spatial mask (B*N, 1, H, W) that weights its positions."""
-    torch._check(
-        x.dim() == 4, lambda: f"{op}: x must be a 4-D tensor (B*N, C, H, W), got a {x.dim()}-D tensor "
-        f"of shape {list(x.shape)}"
-    )
-    _check_floating(x, op)
+    _check_maps(x, "(B*N, C, H, W)", op)
     expected = (x.shape[0], 1, *x.shape[2:])
     torch._check(
         spatial_mask.shape == expected,
@@ -113,11 +110,7 @@ def check_attention(x, spatial_mask, channel_mask, num_frames, op):
 def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames, op):
     """x (B*N, C, H, W), its spatial mask or None, and the authors' two Linear layers C -> D -> C."""
     if spatial_mask is None:
-        torch._check(
-            x.dim() == 4, lambda: f"{op}: x must be a 4-D tensor (B*N, C, H, W), got a {x.dim()}-D tensor "
-            f"of shape {list(x.shape)}"
-        )
-        _check_floating(x, op)
+        _check_maps(x, "(B*N, C, H, W)", op)
     else:
         check_masked_maps(x, spatial_mask, op)
     _check_clip_frames(x, num_frames, op)

@@ -48,13 +48,14 @@ def _reciprocal(neighbours: torch.Tensor) -> torch.Tensor:
     return (neighbours[neighbours] == items).any(-1)
 
 
-def _check(k1, k2, lambda_):
-    if isinstance(k1, bool) or not isinstance(k1, int) or k1 < 1:
-        raise ValueError(f"re-ranking k1 must be an integer >= 1, got {k1!r}")
-    if isinstance(k2, bool) or not isinstance(k2, int) or k2 < 1:
-        raise ValueError(f"re-ranking k2 must be an integer >= 1, got {k2!r}")
+def check_options(k1, k2, lambda_, names=("re-ranking k1", "re-ranking k2", "re-ranking lambda")):
+    """Refuses k1 or k2 below 1 and lambda outside [0, 1]; names say what
+    each is called in the message (a config key, say)."""
+    for name, k in zip(names, (k1, k2)):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {k!r}")
     if isinstance(lambda_, bool) or not isinstance(lambda_, (int, float)) or not 0 <= lambda_ <= 1:
-        raise ValueError(f"re-ranking lambda must be a number in [0, 1], got {lambda_!r}")
+        raise ValueError(f"{names[2]} must be a number in [0, 1], got {lambda_!r}")
 
 
 def k_reciprocal_rerank(distances, num_probes: int, k1: int = packaged_default("evaluation.rerank_k1"),
@@ -63,7 +64,7 @@ def k_reciprocal_rerank(distances, num_probes: int, k1: int = packaged_default("
     """Re-ranked (num_probes, N) distances from the first num_probes items of
     the union to every item, given the (N, N) distances over the union
     (probes first). Computed in the dtype of `distances`."""
-    _check(k1, k2, lambda_)
+    check_options(k1, k2, lambda_)
     distances = torch.as_tensor(distances)
     if distances.dim() != 2 or distances.shape[0] != distances.shape[1]:
         raise ValueError(f"re-ranking needs the (N, N) distances over probes + gallery, got {tuple(distances.shape)}")

@@ -8,6 +8,7 @@ import dataclasses
 from typing import Dict, Optional, Sequence, Tuple
 
 from ..config import packaged_default
+from .reranking import check_options
 
 GALLERY_MODES = {
     "torchreid": "gallery = the non-query test tracklets; queries without a true match are skipped",
@@ -54,13 +55,8 @@ class Protocol:
         object.__setattr__(self, "ranks", tuple(sorted(set(ranks))))
         if not isinstance(self.rerank, bool):
             raise ValueError(f"evaluation.rerank must be true or false, got {self.rerank!r}")
-        for name in ("rerank_k1", "rerank_k2"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"evaluation.{name} must be an integer >= 1, got {value!r}")
-        if (isinstance(self.rerank_lambda, bool) or not isinstance(self.rerank_lambda, (int, float))
-                or not 0 <= self.rerank_lambda <= 1):
-            raise ValueError(f"evaluation.rerank_lambda must be a number in [0, 1], got {self.rerank_lambda!r}")
+        check_options(self.rerank_k1, self.rerank_k2, self.rerank_lambda,
+                      names=[f"evaluation.{name}" for name in RERANK_OPTIONS[1:]])
 
     @classmethod
     def from_options(cls, options) -> "Protocol":
