@@ -1,9 +1,13 @@
 """The `cosam-reid` command: a dispatcher over the subcommands of
 cosam_reid.commands."""
 import argparse
+import re
 import sys
 
 from .commands import add_commands
+
+#: The start of the message torch's DataLoader gives an error it re-raises from a worker.
+WORKER_ERROR = re.compile(r"Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback")
 
 
 def build_parser():
@@ -18,11 +22,22 @@ def main(argv=None):
         args.run(args)
     except (ValueError, KeyError, OSError) as error:
         # Bad input (config, files, shapes) ends with its message, not a traceback.
-        # A KeyError's str() is the repr of its message; print the message itself.
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"cosam-reid {args.command}: error: {message}", file=sys.stderr)
+        print(f"cosam-reid {args.command}: error: {error_message(error)}", file=sys.stderr)
         return 2
     return 0
+
+
+def error_message(error):
+    """The message of a user error. A KeyError's str() is the repr of its
+    message: the message itself. An error raised in a DataLoader worker
+    comes back with the worker's traceback as its message: the message the
+    error had in the worker (its last part)."""
+    message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+    worker = WORKER_ERROR.match(message)
+    if worker:
+        # The traceback ends with "module.Type: message" (after any chained causes).
+        message = re.split(rf"^(?:[\w.]+\.)?{worker.group(1)}: ", message, flags=re.MULTILINE)[-1].strip()
+    return message
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from ..evaluation.results import AP_FORMS, DISTANCES, GALLERY_MODES
 PACKAGED_EVALUATION = default_config().evaluation
 
 
-def add_overrides(parser, config_name):
+def add_overrides(parser, config_name, example="train.epochs=10"):
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help=f"dotted config keys over {config_name}, YAML values: train.epochs=10")
+                        help=f"dotted config keys over {config_name}, YAML values: {example}")
 
 
 def add_config(parser):
@@ -53,7 +53,7 @@ def add_protocol(parser, defaults=PACKAGED_EVALUATION, average_precision=True):
 def add_workers(parser, default=0):
     """--workers; default None leaves the option out of args when not given."""
     parser.add_argument("--workers", type=int, default=_default(default),
-                        help="frame-loading processes" + _shown(default))
+                        help="frame-loading processes, at most one per available core" + _shown(default))
 
 
 def _default(value):

@@ -22,9 +22,12 @@ one feature per tracklet, however long the tracklets are.
 from typing import Callable, List, Optional, Sequence
 
 import torch
+from tqdm import tqdm
 
 from ..config import packaged_default
 from ..data.tracklets import Tracklet, load_frame
+from ..data.transforms import EvalTransform
+from ..data.workers import loader_workers
 
 SAMPLINGS = ("dense", "evenly")
 
@@ -95,12 +98,13 @@ def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: S
                      transform: Callable, *, clip_length: int, sampling: str = packaged_default("evaluation.sampling"),
                      frames_per_tracklet: Optional[int] = packaged_default("evaluation.frames"),
                      clips_per_batch: int = packaged_default("evaluation.clips_per_batch"), num_workers: int = 0,
-                     device: Optional[torch.device] = None) -> torch.Tensor:
+                     device: Optional[torch.device] = None, progress: bool = False) -> torch.Tensor:
     """(len(tracklets), F) float32 features on the CPU.
 
-    `num_workers` processes load frames ahead of the model (0: in this one).
-    An nn.Module model is put in eval mode for the extraction (and back
-    after); `device` defaults to the device of its parameters.
+    `num_workers` processes (at most one per available core) load frames
+    ahead of the model (0: in this one). An nn.Module model is put in eval
+    mode for the extraction (and back after); `device` defaults to the
+    device of its parameters. `progress` shows a progress bar of the batches.
     """
     if clips_per_batch < 1:
         raise ValueError(f"clips_per_batch must be at least 1, got {clips_per_batch}")
@@ -115,10 +119,10 @@ def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: S
         model.eval()
     requests = ClipRequests(tracklets, transform, clip_length=clip_length, sampling=sampling,
                             frames_per_tracklet=frames_per_tracklet)
-    clips = torch.utils.data.DataLoader(requests, batch_size=clips_per_batch, num_workers=num_workers)
+    clips = torch.utils.data.DataLoader(requests, batch_size=clips_per_batch, num_workers=loader_workers(num_workers))
     sums, counts = None, torch.zeros(len(tracklets), dtype=torch.float64)
     try:
-        for batch, owners in clips:
+        for batch, owners in tqdm(clips, desc="features", unit="batch", disable=not progress):
             features = model(batch.to(device))
             if not isinstance(features, torch.Tensor) or features.dim() != 2 or len(features) != len(batch):
                 shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
@@ -132,3 +136,13 @@ def extract_features(model: Callable[[torch.Tensor], torch.Tensor], tracklets: S
         if was_training:
             model.train()
     return (sums / counts[:, None]).float()
+
+
+def configured_extraction(model, evaluation) -> dict:
+    """The extract_features options of a VideoReIDModel under evaluation (an
+    EvaluationConfig): its test transform, clips as long as the model takes
+    (its num_frames), and the evaluation's sampling, frames per tracklet
+    ("evenly") and clips per batch."""
+    return dict(transform=EvalTransform(model.spec.input_size), clip_length=model.spec.num_frames,
+                sampling=evaluation.sampling, frames_per_tracklet=evaluation.frames,
+                clips_per_batch=evaluation.clips_per_batch)
