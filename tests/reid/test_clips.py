@@ -1,4 +1,6 @@
+import os
 import random
+import warnings
 
 import pytest
 import torch
@@ -7,6 +9,8 @@ from cosam_reid.data.clips import ClipDataset, sample_frame_indices
 from cosam_reid.data.sampler import ClipRequest
 from cosam_reid.data.tracklets import load_frame
 from cosam_reid.data.transforms import EvalTransform, TrainTransform
+from cosam_reid.data.workers import loader_workers
+from cosam_reid.evaluation import extract_features
 from reid_testing import TINY_INPUT_SIZE, tiny_tracklets
 
 
@@ -61,3 +65,27 @@ def test_dataset_frames_come_from_the_tracklet_in_order():
     transform = EvalTransform(TINY_INPUT_SIZE)
     for offset in range(3):
         assert torch.equal(clip[offset], transform(load_frame(tracklets[0].frames[start + offset])))
+
+
+def test_loader_workers_are_capped_at_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert [loader_workers(requested) for requested in (0, 1, 2, 4)] == [0, 1, 2, 2]
+    # Without CPU affinity (macOS, Windows): the machine's cores.
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert [loader_workers(requested) for requested in (2, 4)] == [2, 3]
+
+
+def test_feature_loaders_take_no_more_workers_than_cores(monkeypatch):
+    tracklets = tiny_tracklets(num_identities=2, tracklets_per_identity=1)
+    extract = dict(model=lambda clips: clips.mean((2, 3, 4)), tracklets=tracklets,
+                   transform=EvalTransform(TINY_INPUT_SIZE), clip_length=4)
+    in_process = extract_features(**extract, num_workers=0)
+    # One core: torch warns of a DataLoader with more workers than that.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from_workers = extract_features(**extract, num_workers=3)
+    assert not [warning for warning in caught if "worker" in str(warning.message)]
+    torch.testing.assert_close(from_workers, in_process)
