@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
+import numpy as np
 from cosam_reid import cli
 from cosam_reid.commands import COMMANDS
+from dataset_fixtures import make_mars, write_frame
 from reid_testing import save_model, tiny_model
 
 # 4 identities (2 train, 2 test), 2 cameras, 3-4 frames of 32x16.
@@ -86,6 +88,65 @@ def test_user_errors_end_as_one_message_line(tmp_path, capsys, make_argv, messag
     assert status == 2
     assert err.startswith(f"cosam-reid {argv[0]}: error: ")
     assert_one_line_error(err, message)
+
+
+def test_extract_writes_one_feature_per_tracklet_folder(checkpoint, tmp_path, capsys):
+    for name, frames in (("b", 2), ("a", 5)):
+        for position in range(frames):
+            write_frame(str(tmp_path / "tracklets" / name / f"{position:03d}.jpg"), shade=40 * position)
+    status, out, err = run_cli(capsys, "extract", "--checkpoint", str(checkpoint), "--input", str(tmp_path / "tracklets"),
+                               "--output", str(tmp_path / "features.npz"), "--workers", "0")
+    assert status == 0, err
+    assert "consecutive 3-frame clips" in out  # num_frames of the checkpoint
+    assert f"2 features of 512 dimensions written to {tmp_path / 'features.npz'}" in out
+    saved = np.load(tmp_path / "features.npz")
+    assert saved["names"].tolist() == ["a", "b"] and saved["features"].shape == (2, 512)
+
+
+@pytest.mark.parametrize("make_argv, message", [
+    (lambda tmp: ["--input", str(tmp / "none")], "input folder not found: {tmp}/none"),
+    (lambda tmp: ["--input", str(tmp / "frames")], "no tracklet folders in {tmp}/frames"),
+    (lambda tmp: ["--input", str(tmp)], "tracklet folder {tmp}/empty holds no frames"),
+    (lambda tmp: ["--input", str(tmp / "tracklets"), "--output", str(tmp / "none" / "features.npz")],
+     "output folder not found: {tmp}/none"),
+    (lambda tmp: ["--input", str(tmp / "tracklets"), "--output", str(tmp / "features.pt")],
+     "output {tmp}/features.pt: expected a .npz file"),
+])
+def test_extract_input_errors_end_as_one_message_line(tmp_path, capsys, make_argv, message):
+    save_model(tiny_model(), tmp_path / "tiny.pt")
+    write_frame(str(tmp_path / "frames" / "000.jpg"))  # frames, no tracklet folders
+    write_frame(str(tmp_path / "tracklets" / "a" / "000.jpg"))
+    (tmp_path / "empty").mkdir()
+    argv = ["extract", "--checkpoint", str(tmp_path / "tiny.pt"), "--output", str(tmp_path / "features.npz"),
+            *make_argv(tmp_path)]
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 2
+    assert_one_line_error(err, f"cosam-reid extract: error: {message.format(tmp=tmp_path)}")
+
+
+def truncate(path):
+    with open(path, "rb") as file:
+        head = file.read(200)
+    with open(path, "wb") as file:
+        file.write(head)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+@pytest.mark.parametrize("command", ["evaluate", "extract"])
+def test_a_truncated_frame_is_named_in_one_line_also_from_loader_workers(tmp_path, capsys, command, workers):
+    dataset_dir = make_mars(tmp_path)
+    frame = os.path.join(dataset_dir, "bbox_test", "0007", "0007C4T0001F001.jpg")
+    truncate(frame)
+    save_model(tiny_model(), tmp_path / "tiny.pt")
+    where = {"evaluate": ["--dataset", "mars", "--root", str(tmp_path)],
+             "extract": ["--input", os.path.join(dataset_dir, "bbox_test"), "--output", str(tmp_path / "f.npz")]}
+    status, _, err = run_cli(capsys, command, "--checkpoint", str(tmp_path / "tiny.pt"), "--workers", workers,
+                             *where[command])
+    assert status == 2
+    # The error is the last line (a progress bar may come before it).
+    assert_one_line_error(err.strip().splitlines()[-1], f"cosam-reid {command}: error: cannot decode the frame "
+                                                        f"image {frame}: ")
+    assert "Traceback" not in err
 
 
 def test_console_script_lists_every_command():
