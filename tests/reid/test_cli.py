@@ -10,6 +10,7 @@ import pytest
 import numpy as np
 from cosam_reid import cli
 from cosam_reid.commands import COMMANDS
+from cosam_reid.config import CONFIGS, load_config
 from dataset_fixtures import make_mars, write_frame
 from reid_testing import save_model, tiny_model
 
@@ -147,6 +148,18 @@ def test_a_truncated_frame_is_named_in_one_line_also_from_loader_workers(tmp_pat
     assert_one_line_error(err.strip().splitlines()[-1], f"cosam-reid {command}: error: cannot decode the frame "
                                                         f"image {frame}: ")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_config_help_names_every_packaged_config(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    packaged = sorted(name[:-len(".yaml")] for name in os.listdir(CONFIGS)
+                      if name.endswith(".yaml") and name != "default.yaml")
+    assert f"name of a packaged config ({', '.join(packaged)}) or recipe" in text
+    for name in packaged:
+        load_config(name)  # found by its name, as the help says
 
 
 def test_console_script_lists_every_command():

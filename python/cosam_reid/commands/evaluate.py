@@ -26,7 +26,8 @@ def add_parser(subparsers):
     help_text = "mAP, CMC and mINP of a checkpoint or of saved test features, with the protocol printed beside them"
     parser = subparsers.add_parser(
         "evaluate", help=help_text,
-        description=f"{help_text}. The protocol is the config's evaluation section (a recipe's, with --config); "
+        description=f"{help_text}. The protocol is the config's evaluation section (the packaged defaults', or "
+                    "over them the file, packaged config or recipe given with --config); "
                     "each option below sets its key, and KEY=VALUE overrides come last.")
     what = parser.add_argument_group("what to evaluate")
     what.add_argument("--checkpoint", metavar="PATH",

@@ -1,12 +1,16 @@
 """Options shared by several commands, each defined once here."""
 import argparse
+import os
 
-from ..config import default_config
+from ..config import CONFIGS, DEFAULT_CONFIG, default_config
 from ..evaluation.results import AP_FORMS, DISTANCES, GALLERY_MODES
 
 #: The evaluation section of the packaged defaults (configs/default.yaml),
 #: where the protocol options of `benchmark` and `visualize` take their defaults.
 PACKAGED_EVALUATION = default_config().evaluation
+#: The configs --config takes by name besides the recipes: configs/*.yaml but the defaults.
+PACKAGED_CONFIGS = sorted(name[:-len(".yaml")] for name in os.listdir(CONFIGS)
+                          if name.endswith(".yaml") and name != os.path.basename(DEFAULT_CONFIG))
 
 
 def add_overrides(parser, config_name, example="train.epochs=10"):
@@ -16,8 +20,9 @@ def add_overrides(parser, config_name, example="train.epochs=10"):
 
 def add_config(parser):
     parser.add_argument("--config", metavar="YAML",
-                        help="config file over the packaged defaults (cosam_reid/configs/default.yaml), or "
-                             "the name of a packaged recipe: table2_cross_dataset/mars_to_dukemtmc_cosam45")
+                        help="config file over the packaged defaults (cosam_reid/configs/default.yaml), or the "
+                             f"name of a packaged config ({', '.join(PACKAGED_CONFIGS)}) or recipe "
+                             "(table2_cross_dataset/mars_to_dukemtmc_cosam45)")
 
 
 def add_root(parser, default="data"):
