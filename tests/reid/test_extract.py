@@ -1,15 +1,21 @@
 """Features of a folder of tracklet folders (cosam_reid.evaluation.extract):
 the features the evaluation pipeline computes for the same tracklets, with
-the checkpoint's saved evaluation sampling, in a .npz file numpy reads."""
+the checkpoint's saved evaluation sampling, in a .npz file numpy reads; and
+the same features computed without the package, as docs/deploying.md says
+an exported model's input is prepared."""
+import os
+import re
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from cosam_reid.config import load_config
-from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset
+from cosam_reid.data.tracklets import Tracklet, VideoReIDDataset, load_frame
+from cosam_reid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, EvalTransform
 from cosam_reid.engine.checkpoint import model_from_checkpoint
-from cosam_reid.evaluation import configured_test_features, extract_folder
+from cosam_reid.evaluation import configured_test_features, extract_features, extract_folder
 from cosam_reid.evaluation.extract import checkpoint_evaluation
 from reid_testing import save_model, tiny_model, tiny_tracklets
 
@@ -82,3 +88,49 @@ def test_loader_workers_give_the_same_file(tracklet_folders, checkpoint, tmp_pat
     _, in_process = extract_folder(checkpoint, root, tmp_path / "a.npz", **quiet)
     _, from_workers = extract_folder(checkpoint, root, tmp_path / "b.npz", num_workers=2, **quiet)
     torch.testing.assert_close(from_workers, in_process)
+
+
+def deploying_page():
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "deploying.md")) as file:
+        return file.read()
+
+
+def documented_preprocessing(page):
+    """The functions of the page's numpy block (frame_input, tracklet_feature)."""
+    (block,) = [code for code in re.findall(r"```python\n(.*?)```", page, re.DOTALL) if "def frame_input" in code]
+    namespace = {}
+    exec(block, namespace)
+    return namespace
+
+
+class EagerSession:
+    """onnxruntime's InferenceSession.run over the PyTorch model the graph is exported from."""
+
+    def __init__(self, model):
+        self.model = model.eval()
+
+    def run(self, outputs, inputs):
+        assert outputs == ["features"] and list(inputs) == ["clips"]
+        clips = inputs["clips"]
+        assert clips.dtype == np.float32 and clips.shape[1:] == (self.model.spec.num_frames, 3,
+                                                                  *self.model.spec.input_size)
+        with torch.no_grad():
+            return [self.model(torch.from_numpy(clips)).numpy()]
+
+
+def test_the_documented_onnx_input_is_what_evaluation_feeds_the_model(tracklet_folders, checkpoint):
+    _, written = tracklet_folders
+    page = deploying_page()
+    assert f"mean `{IMAGENET_MEAN}`" in page and f"standard deviation `{IMAGENET_STD}`" in page
+    documented = documented_preprocessing(page)
+    model = model_from_checkpoint(checkpoint)
+    height, width = model.spec.input_size
+    transform = EvalTransform(model.spec.input_size)
+    for tracklet in written.values():
+        frame = tracklet.frames[0]
+        torch.testing.assert_close(torch.from_numpy(documented["frame_input"](frame, height, width)),
+                                   transform(load_frame(frame)))
+        feature = documented["tracklet_feature"](EagerSession(model), tracklet.frames, model.spec.num_frames,
+                                                 height, width)
+        expected = extract_features(model, [tracklet], transform, clip_length=model.spec.num_frames, sampling="dense")
+        torch.testing.assert_close(torch.from_numpy(feature), expected[0])
