@@ -24,6 +24,11 @@ def main(argv=None):
         # Bad input (config, files, shapes) ends with its message, not a traceback.
         print(f"cosam-reid {args.command}: error: {error_message(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C: one line, with what the command says about going on, and the shell's status for SIGINT.
+        print(f"cosam-reid {args.command}: interrupted" + (f"; {interrupt}" if interrupt.args else ""),
+              file=sys.stderr)
+        return 130
     return 0
 
 

@@ -78,8 +78,10 @@ class TrainConfig:
     epochs: int
     lr: float
     weight_decay: float
+    lr_schedule: str
     lr_step_size: int
     lr_gamma: float
+    warmup_epochs: int
     amp: bool
     device: str
     seed: int
@@ -87,7 +89,9 @@ class TrainConfig:
     freeze_bn: bool
     sync_bn: bool
     checkpoint_every: int
+    eval_every: int
     resume: bool
+    overwrite: bool
     output_dir: str
 
 

@@ -9,8 +9,7 @@ import time
 
 from .config import ConfigError
 from .datasets import build_dataset, canonical_name
-from .engine import initial_model, train
-from .evaluation import Protocol, configured_test_features
+from .engine import initial_model, result_on_test_split, train
 
 DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "configs", "demo.yaml")
 
@@ -28,25 +27,19 @@ def demo(config):
     untrained_model = initial_model(config, dataset.num_train_pids)
     print("\n=> evaluating the untrained model")
     with clock("evaluate untrained"):
-        untrained = evaluate(untrained_model, dataset, config)
+        untrained = result_on_test_split(untrained_model, dataset, evaluation, num_workers=data.num_workers)
     print(untrained)
     print("\n=> training")
     with clock("train"):
         trainer = train(config, dataset=dataset)
     print("\n=> evaluating the trained model")
     with clock("evaluate trained"):
-        trained = evaluate(trainer.model, dataset, config)
+        trained = result_on_test_split(trainer.model, dataset, evaluation, num_workers=data.num_workers)
     print(trained)
     print()
     print(side_by_side(untrained, trained, describe_model(config), trainer))
     print(f"wall time: {clock}")
     return untrained, trained
-
-
-def evaluate(model, dataset, config):
-    """The model's result on the test split of dataset, as config.evaluation says."""
-    features = configured_test_features(model, dataset, config.evaluation, num_workers=config.data.num_workers)
-    return features.evaluate(Protocol.from_options(config.evaluation))
 
 
 def describe_model(config):

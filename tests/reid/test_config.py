@@ -20,6 +20,7 @@ from cosam_reid.data.clips import ClipDataset
 from cosam_reid.data.tracklets import VideoReIDDataset
 from cosam_reid.data.transforms import EvalTransform
 from cosam_reid.engine import DistributedContext, Trainer, train_from_config
+from cosam_reid.engine.training_log import read_metrics
 from cosam_reid.engine.training_loop import uses_mixed_precision
 from cosam_reid.evaluation import evaluate_checkpoint, pipeline
 from cosam_reid.models import model_from_config
@@ -363,9 +364,32 @@ def trainer(config):
     return train_from_config.train(config, VideoReIDDataset("tiny", tiny_tracklets(num_identities=4), [], []))
 
 
-def trainer_epochs(config):
+def bare_trainer(config):
+    """A Trainer of config, as built before fit()."""
     clips = ClipDataset(tiny_tracklets(num_identities=4), config.data.num_frames, EvalTransform((64, 32)))
-    return Trainer(built_model(config), clips, config).epochs
+    return Trainer(built_model(config), clips, config)
+
+
+def lr_multiple(config, epoch):
+    """The multiple of train.lr the Trainer's schedule gives epoch (from 0)."""
+    return bare_trainer(config).scheduler.lr_lambdas[0](epoch)
+
+
+def evaluations_in_one_epoch(config):
+    """Evaluations logged by a one-epoch train(config) with a test split."""
+    config.train.epochs = 1
+    tracklets = tiny_tracklets(num_identities=3, seed=1)
+    dataset = VideoReIDDataset("tiny", tiny_tracklets(num_identities=3), [t for t in tracklets if t.camid == 0],
+                               [t for t in tracklets if t.camid == 1])
+    train_from_config.train(config, dataset)
+    return sum(not row["step"] for row in read_metrics(config.train.output_dir))
+
+
+def second_fresh_run_refused(config):
+    """Whether a second train(config) without resume is refused."""
+    config.train.resume = False
+    trainer(config)
+    return error_of(lambda: trainer(config)) is not None
 
 
 def requested_dataset(config, monkeypatch):
@@ -482,14 +506,17 @@ REACHES = {
     "loss.triplet_margin": (0.5, 0.5, lambda c, r, m: trainer(c).criterion.triplet.margin, []),
     "loss.ce_weight": (0.5, 0.5, lambda c, r, m: trainer(c).criterion.ce_weight, []),
     "loss.triplet_weight": (2.0, 2.0, lambda c, r, m: trainer(c).criterion.triplet_weight, []),
-    "train.epochs": (3, 3, lambda c, r, m: trainer_epochs(c), []),
+    "train.epochs": (3, 3, lambda c, r, m: bare_trainer(c).epochs, []),
     "train.lr": (0.01, 0.01, lambda c, r, m: trainer(c).optimizer.param_groups[0]["lr"], []),
     "train.weight_decay": (0.01, 0.01, lambda c, r, m: trainer(c).optimizer.param_groups[0]["weight_decay"], []),
-    "train.lr_step_size": (7, 7, lambda c, r, m: trainer(c).scheduler.step_size, []),
-    "train.lr_gamma": (0.5, 0.5, lambda c, r, m: trainer(c).scheduler.gamma, []),
+    "train.lr_schedule": ("cosine", 0.5, lambda c, r, m: lr_multiple(c, c.train.epochs // 2), []),
+    "train.lr_step_size": (7, 0.1, lambda c, r, m: lr_multiple(c, 7), []),
+    "train.lr_gamma": (0.5, 0.5, lambda c, r, m: lr_multiple(c, c.train.lr_step_size), []),
+    "train.warmup_epochs": (2, 0.5, lambda c, r, m: lr_multiple(c, 0), []),
     # On this CPU-only machine: what a CUDA run would do.
     "train.amp": (False, False, lambda c, r, m: uses_mixed_precision(c.train, torch.device("cuda")), []),
-    "train.device": ("cuda", "device 'cuda' was asked for, but torch sees no CUDA device",
+    "train.device": ("cuda", "train.device is cuda, but torch sees no CUDA device here: train.device=cpu (or auto) "
+                             "trains on the CPU",
                      lambda c, r, m: error_of(lambda: trainer(c)), []),
     "train.seed": (5, 5, lambda c, r, m: trainer(c).sampler.seed, []),
     "train.deterministic": (True, True, lambda c, r, m: deterministic_after_training(c), []),
@@ -497,7 +524,9 @@ REACHES = {
     "train.sync_bn": (True, "train.sync_bn needs CUDA (torch's SyncBatchNorm has no CPU implementation)",
                       lambda c, r, m: error_of(lambda: distributed_trainer(c)), []),
     "train.checkpoint_every": (5, 5, lambda c, r, m: trainer(c).checkpoint_every, []),
-    "train.resume": (False, [1], lambda c, r, m: steps_of_a_second_run(c), []),
+    "train.eval_every": (1, 1, lambda c, r, m: evaluations_in_one_epoch(c), []),
+    "train.resume": (False, [1], lambda c, r, m: steps_of_a_second_run(c), ["train.overwrite=true"]),
+    "train.overwrite": (True, False, lambda c, r, m: second_fresh_run_refused(c), []),
     "train.output_dir": ("elsewhere", "elsewhere", lambda c, r, m: os.path.basename(trainer(c).output_dir), []),
     "evaluation.dataset": ("dukemtmc-videoreid", "DukeMTMC-VideoReID",
                            lambda c, r, m: evaluated(c, r).protocol.dataset, []),

@@ -11,7 +11,7 @@ defined once, in commands.options.
 import importlib
 
 #: Command modules, in the order `cosam-reid --help` lists them.
-COMMANDS = ("train", "evaluate", "synth", "demo", "visualize", "export", "extract", "benchmark")
+COMMANDS = ("train", "evaluate", "synth", "demo", "visualize", "export", "weights", "extract", "benchmark")
 
 
 def add_commands(subparsers):

@@ -1,13 +1,20 @@
-"""Checkpoints: written atomically, checked against the model they load into."""
+"""Checkpoints: written atomically, checked against the model they load into.
+
+A training checkpoint holds everything a run needs to continue; a weights
+file (export_weights, and a run's best.pt) only the model's spec and
+weights, which is all that evaluating, exporting or drawing a model reads."""
 import dataclasses
 import os
-import pickle
 
 import torch
 
 from ..models import ModelSpec, VideoReIDModel
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: The weights of the best evaluation of a run (train.eval_every), beside its checkpoint.
+BEST_NAME = "best.pt"
+#: What a weights file holds, and what every checkpoint holds among the rest.
+WEIGHTS_KEYS = ("model_spec", "model")
 #: ModelSpec fields added after the first checkpoints were written, with what
 #: a checkpoint without them was built with (history, not defaults).
 SPEC_FIELDS_ADDED = {"attention": "both", "summary_head": "authors", "reduced_channels": None,
@@ -41,20 +48,42 @@ def load_torch_file(path, what, map_location="cpu"):
         raise FileNotFoundError(f"{what} not found: {path}")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError) as error:
-        raise ValueError(f"cannot load the {what} {path}: {_first_line(error)}") from error
+    except OSError:
+        raise
+    except Exception as error:
+        # Unpickling a foreign file fails wherever its bytes lead the reader:
+        # KeyError, IndexError, UnpicklingError, ... (a text file gives "KeyError: 101").
+        raise ValueError(f"cannot load the {what} {path}: not a file torch.save wrote, or a damaged one "
+                         f"({_first_line(error)})") from error
 
 
 def _first_line(error):
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def read_checkpoint(path, map_location="cpu"):
     checkpoint = load_torch_file(path, "checkpoint", map_location)
-    if not isinstance(checkpoint, dict) or "model_spec" not in checkpoint or "model" not in checkpoint:
+    if not isinstance(checkpoint, dict) or any(key not in checkpoint for key in WEIGHTS_KEYS):
         raise ValueError(f"{path} is not a cosam_reid checkpoint (no model_spec/model entries)")
     return checkpoint
+
+
+def weights_payload(model):
+    """What a weights file holds: the model's spec and weights."""
+    return {"model_spec": spec_payload(model.spec), "model": model.state_dict()}
+
+
+def export_weights(checkpoint, output):
+    """Writes the model spec and weights of checkpoint (a training
+    checkpoint, or any file read_checkpoint accepts) to output, without the
+    optimizer state and the rest a resume needs: a file to share, which
+    loads wherever a checkpoint is evaluated. Returns output."""
+    saved = read_checkpoint(checkpoint)
+    if os.path.exists(output) and os.path.samefile(checkpoint, output):
+        raise ValueError(f"the weights would overwrite the checkpoint {checkpoint}: choose another output path")
+    atomic_save({key: saved[key] for key in WEIGHTS_KEYS}, output)
+    return output
 
 
 def check_model_spec(checkpoint, model, path):

@@ -25,10 +25,12 @@ class DistributedContext:
 
 
 def resolve_device(request, local_rank=0):
+    """The torch.device of a train.device request."""
     if request not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {request!r}; choose auto, cpu or cuda")
+        raise ValueError(f"train.device: unknown device {request!r}; choose auto, cpu or cuda")
     if request == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
+        raise ValueError("train.device is cuda, but torch sees no CUDA device here: train.device=cpu (or auto) "
+                         "trains on the CPU")
     if request == "cuda" or (request == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
