@@ -4,8 +4,10 @@ Shared by the pytest benchmarks, the peak-memory probe
 and report.py, so that all three agree on what a case is.
 """
 import dataclasses
+import functools
 import importlib
 import os
+import time
 
 import torch
 
@@ -20,24 +22,13 @@ OPS = ("ncc_summary", "ncc_cost_volume")
 PASSES = ("forward", "forward_backward")
 #: Where each implementation of the ops lives (imported on use: report.py needs no build).
 IMPLEMENTATIONS = {"fused": "cosam_ext.ops", "reference": "cosam_ext.reference"}
-#: What the layer benchmark times: the whole layer, fused or reference, and its reduction alone.
-LAYER_PARTS = ("layer_fused", "layer_reference", "dim_reduction")
+#: What the layer benchmark times in each round: the whole layer, fused or
+#: reference, and its reduction alone.
+LAYER_PARTS = ("layer_fused", "dim_reduction", "layer_reference")
 
 
-@dataclasses.dataclass(frozen=True)
-class OpCase:
-    """The reduced features x (B*N, D, H, W) a COSAM block of ResNet50 sees at 256x128 input."""
-
-    stage: str
-    clips: int
-    frames: int
-    channels: int
-    height: int
-    width: int
-
-    @property
-    def id(self):
-        return f"{self.stage}-B{self.clips}N{self.frames}-D{self.channels}-{self.height}x{self.width}"
+class _Maps:
+    """What a case's maps (clips, frames, height, width) imply, whatever their channels."""
 
     @property
     def positions(self):
@@ -54,11 +45,10 @@ class OpCase:
         forward+backward; 2.5 leaves a margin."""
         return 2.5 * self.volume_bytes()
 
-    def skip_reason(self, op, implementation):
-        """Why a call that materialises the volume is not run, or None."""
-        materialises = implementation == "reference" or op == "ncc_cost_volume"
+    def volume_skip_reason(self):
+        """Why a call that materialises the volume is not run here, or None."""
         estimate = self.volume_peak_estimate()
-        if materialises and estimate > VOLUME_MEMORY_LIMIT:
+        if estimate > VOLUME_MEMORY_LIMIT:
             return (
                 f"skipped: materialised volume, estimated peak {estimate / GiB:.1f} GiB "
                 f"> {VOLUME_MEMORY_LIMIT / GiB:.0f} GiB"
@@ -67,7 +57,28 @@ class OpCase:
 
 
 @dataclasses.dataclass(frozen=True)
-class LayerCase:
+class OpCase(_Maps):
+    """The reduced features x (B*N, D, H, W) a COSAM block of ResNet50 sees at 256x128 input."""
+
+    stage: str
+    clips: int
+    frames: int
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def id(self):
+        return f"{self.stage}-B{self.clips}N{self.frames}-D{self.channels}-{self.height}x{self.width}"
+
+    def skip_reason(self, op, implementation):
+        """Why a call that materialises the volume is not run, or None."""
+        materialises = implementation == "reference" or op == "ncc_cost_volume"
+        return self.volume_skip_reason() if materialises else None
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerCase(_Maps):
     """Un-reduced backbone features F (B*N, C, H, W) entering a CosamLayer."""
 
     stage: str
@@ -80,6 +91,11 @@ class LayerCase:
     @property
     def id(self):
         return f"{self.stage}-B{self.clips}N{self.frames}-C{self.in_channels}-{self.height}x{self.width}"
+
+    def skip_reason(self, part):
+        """Why a part of the layer benchmark is not run, or None: the reference
+        layer materialises the volume, as the reference op does."""
+        return self.volume_skip_reason() if part == "layer_reference" else None
 
 
 # ResNet50 at 256x128 input: (C, D, H, W) after each block. The ops see only
@@ -107,8 +123,21 @@ SMOKE_OP_CASES = (
     OpCase("tiny", 2, 4, 16, 8, 4),
     OpCase("tiny", 1, 8, 16, 4, 2),
 )
-FULL_LAYER_CASE = LayerCase("COSAM_4", 32, 4, 1024, 16, 8)
-SMOKE_LAYER_CASE = LayerCase("tiny", 2, 4, 32, 8, 4)
+#: The layer where ResNet50 at 256x128 input has it (issue 24's shapes), B = 8 clips of N = 4.
+FULL_LAYER_CASES = (
+    LayerCase("COSAM_2", 8, 4, 256, 64, 32),
+    LayerCase("COSAM_3", 8, 4, 512, 32, 16),
+    LayerCase("COSAM_4", 8, 4, 1024, 16, 8),
+    LayerCase("COSAM_5s1", 8, 4, 2048, 16, 8),
+)
+SMOKE_LAYER_CASES = (LayerCase("tiny", 2, 4, 32, 8, 4),)
+#: Issue 24's targets for the fused layer over its reduction, paired per round.
+LAYER_RATIO_TARGETS = {"COSAM_2": 1.6, "COSAM_3": 1.5, "COSAM_4": 1.4, "COSAM_5s1": 1.4}
+
+#: The training-step benchmark's models: ResNet50 with COSAM after these blocks.
+MODEL_VARIANTS = {"plain": (), "cosam45": (4, 5), "cosam2345": (2, 3, 4, 5)}
+#: Issue 24's targets for a training step over the plain backbone's, paired per round.
+MODEL_RATIO_TARGETS = {"cosam45": 1.03, "cosam2345": 1.12}
 
 
 def is_smoke(config=None):
@@ -122,8 +151,8 @@ def op_cases(smoke):
     return SMOKE_OP_CASES if smoke else FULL_OP_CASES
 
 
-def layer_case(smoke):
-    return SMOKE_LAYER_CASE if smoke else FULL_LAYER_CASE
+def layer_cases(smoke):
+    return SMOKE_LAYER_CASES if smoke else FULL_LAYER_CASES
 
 
 def devices():
@@ -217,3 +246,25 @@ def run_layer(module, inputs):
     out = module(inputs["x"])
     out.backward(inputs["grad_out"])
     return out
+
+
+def layer_calls(case, parts, device):
+    """The paired layer benchmark's calls, {part: call(inputs)}, and a function
+    that makes one round's fresh inputs, {part: inputs}."""
+    calls = {part: functools.partial(run_layer, make_layer_module(case, part, device)) for part in parts}
+    return calls, lambda: {part: make_layer_inputs(case, part, device) for part in parts}
+
+
+def run_in_turn(calls, inputs, seconds, device):
+    """One round: each call once on its inputs, its time appended to
+    seconds[name]. Calls minutes apart see a machine whose speed drifts by
+    more than the margins of the ratios measured, so the ratios are taken
+    within a round; the order rotates from round to round, so that each call
+    in turn runs first and finds the memory the others left."""
+    names = list(calls)
+    shift = len(seconds[names[0]]) % len(names)
+    for name in names[shift:] + names[:shift]:
+        start = time.perf_counter()
+        calls[name](inputs[name])
+        synchronize(device)
+        seconds[name].append(time.perf_counter() - start)

@@ -22,8 +22,12 @@ from peak_memory import peak_memory
 #: Full mode: rounds fill about this many seconds per benchmark, within the bounds.
 TARGET_SECONDS = 2.0
 #: The layer's ratio to its reduction conv is a headline figure, and a layer
-#: call varies by +-10% here from call to call: it gets more rounds.
-LAYER_TARGET_SECONDS = 8.0
+#: call varies by +-10% here from call to call: it gets more rounds (each
+#: round times the layer, its reduction and the reference).
+LAYER_TARGET_SECONDS = 30.0
+#: A round of the training-step benchmark is three steps of several seconds
+#: each; its targets are a few percent apart.
+MODEL_TARGET_SECONDS = 240.0
 MIN_ROUNDS, MAX_ROUNDS = 3, 20
 #: Load average (1, 5, 15 min) when the session started, before any benchmark ran.
 LOAD_AT_START = os.getloadavg()
@@ -49,7 +53,7 @@ def pytest_generate_tests(metafunc):
         "op": cases.OPS,
         "pass_": cases.PASSES,
         "implementation": tuple(cases.IMPLEMENTATIONS),
-        "layer_part": cases.LAYER_PARTS,
+        "layer_case": cases.layer_cases(smoke),
         "rate": roofline.RATES,
     }
     for name, values in parameters.items():
@@ -104,6 +108,32 @@ def measure(benchmark, smoke):
         benchmark.extra_info.update(info, device=device)
         if memory_spec is not None:
             benchmark.extra_info["peak_memory_bytes"] = peak_memory(memory_spec, device)
+
+    return run
+
+
+@pytest.fixture
+def measure_paired(measure, benchmark):
+    """measure_paired(make_inputs, calls, device, target_seconds, memory_specs, **info):
+    each round runs every call of calls ({name: call(inputs)}) once on fresh
+    inputs from make_inputs() ({name: inputs}), in turn (cases.run_in_turn);
+    extra_info gets each call's time per measured round ("paired_seconds")
+    and, for the names in memory_specs, the peak memory of one call."""
+
+    def run(make_inputs, calls, device, target_seconds, memory_specs=None, **info):
+        seconds = {name: [] for name in calls}
+        measure(
+            make_inputs=make_inputs,
+            call=lambda inputs: cases.run_in_turn(calls, inputs, seconds, device),
+            device=device, memory_spec=None, target_seconds=target_seconds, **info,
+        )
+        # The last rounds are the measured ones; the calls before them warmed up.
+        rounds = len(benchmark.stats.stats.data)
+        benchmark.extra_info["paired_seconds"] = {name: times[-rounds:] for name, times in seconds.items()}
+        if memory_specs:
+            benchmark.extra_info["peak_memory_bytes"] = {
+                name: peak_memory(spec, device) for name, spec in memory_specs.items()
+            }
 
     return run
 

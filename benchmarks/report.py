@@ -152,72 +152,115 @@ def op_table(device, op, pass_, by_case, op_cases):
     return lines
 
 
-def layer_table(results):
-    lines = []
-    by_device = collections.defaultdict(dict)
+def quartiles(values):
+    """(first quartile, median, third quartile); a single value stands for all three."""
+    if len(values) < 2:
+        return values * 3
+    low, middle, high = statistics.quantiles(values, n=4)
+    return low, middle, high
+
+
+def paired_timing(times, run):
+    """The median of a call's times in a paired benchmark, as timing() gives a benchmark's."""
+    low, _, high = quartiles(times)
+    rerun = f" [run {run + 1}]" if run else ""
+    return f"{ms(statistics.median(times))} ({ms(high - low)}, n={len(times)}){rerun}"
+
+
+def paired_ratio(paired, numerator, denominator):
+    """Median of the per-round ratios numerator/denominator, quartiles in brackets, or '-'."""
+    if numerator not in paired or denominator not in paired:
+        return "-"
+    low, middle, high = quartiles([a / b for a, b in zip(paired[numerator], paired[denominator])])
+    return f"**{middle:.3g}** ({low:.3g} to {high:.3g})"
+
+
+def target_cell(paired, numerator, denominator, target):
+    """The target, and whether the median per-round ratio meets it."""
+    if target is None:
+        return "-"
+    if numerator not in paired or denominator not in paired:
+        return f"<= {target}"
+    middle = statistics.median(a / b for a, b in zip(paired[numerator], paired[denominator]))
+    return f"<= {target}: {'met' if middle <= target else 'not met'}"
+
+
+def paired_results(results, key):
+    """The paired benchmarks (test_layer, test_training_step) whose extra_info has key, by group."""
+    by_group = collections.defaultdict(list)
     for result in results:
-        if "part" in result["extra_info"]:
-            by_device[result["extra_info"]["device"]][result["extra_info"]["part"]] = result
-    for device, parts in by_device.items():
-        case = next(iter(parts.values()))["extra_info"]["case"]
-        base = parts.get("dim_reduction")
+        if "paired_seconds" in result["extra_info"] and key in result["extra_info"]:
+            by_group[result["group"]].append(result)
+    return sorted(by_group.items())
+
+
+def layer_table(results):
+    """test_layer: the fused layer, its reduction and the reference, timed in turn in each round."""
+    by_device = collections.defaultdict(list)
+    for _, group in paired_results(results, "case"):
+        for result in group:
+            by_device[result["extra_info"]["device"]].append(result)
+    if not by_device:
+        return ["No layer benchmark in this run.", ""]
+    lines = []
+    for device, device_results in sorted(by_device.items()):
         lines += [
-            f"### {device}: CosamLayer forward+backward vs its reduction (conv1x1 + BN + ReLU)",
+            f"### {device}: CosamLayer forward+backward, its reduction (conv1x1 + BN + ReLU) and the reference",
             "",
-            f"{case['stage']}: B={case['clips']}, N={case['frames']}, C={case['in_channels']}, "
-            f"{case['height']} x {case['width']}; ratios are to `dim_reduction` on the same input.",
+            "Each round times the fused layer, its reduction alone and the reference layer "
+            "(`implementation=\"reference\"`) back to back on fresh inputs, in training mode, the order "
+            "rotating; ratios are medians of the per-round ratios, quartiles in brackets. "
+            "Targets: issue 24's, for the fused layer over its reduction.",
             "",
-            "| part | ms | time / reduction | peak MiB | memory / reduction |",
-            "|---|---|---|---|---|",
+            "| stage | B | N | C | H x W | layer ms | reduction ms | reference ms | layer / reduction | target "
+            "| reference / layer | peak MiB layer, reduction, reference |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for part, result in parts.items():
+        for result in sorted(device_results, key=lambda r: r["extra_info"]["case"]["in_channels"]):
+            info, paired = result["extra_info"], result["extra_info"]["paired_seconds"]
+            case = cases.LayerCase(**info["case"])
+            skipped = info.get("skipped", {})
+            memory = info.get("peak_memory_bytes", {})
+            times = [
+                paired_timing(paired[part], result["run"]) if part in paired else skipped.get(part, "not run")
+                for part in cases.LAYER_PARTS
+            ]
+            peaks = ", ".join(f"{memory[part] / MiB:.4g}" if part in memory else "-" for part in cases.LAYER_PARTS)
+            target = cases.LAYER_RATIO_TARGETS.get(case.stage)
             lines.append(
-                f"| {part} | {timing(result)} "
-                f"| **{ratio(result['stats']['median'], base['stats']['median']) if base else '-'}** "
-                f"| {mib(result)} | "
-                f"{ratio(result['extra_info']['peak_memory_bytes'], base['extra_info']['peak_memory_bytes']) if base else '-'} |"
+                f"| {case.stage} | {case.clips} | {case.frames} | {case.in_channels} | {case.height} x {case.width} "
+                f"| {' | '.join(times)} | {paired_ratio(paired, 'layer_fused', 'dim_reduction')} "
+                f"| {target_cell(paired, 'layer_fused', 'dim_reduction', target)} "
+                f"| {paired_ratio(paired, 'layer_reference', 'layer_fused')} | {peaks} |"
             )
         lines.append("")
-    return lines
-
-
-def paired_ratio_lines(results):
-    """test_layer_ratio: the fused layer over its reduction, round by round."""
-    lines = []
-    for result in results:
-        paired = result["extra_info"].get("paired_seconds")
-        if not paired:
-            continue
-        layer, reduction = paired["layer_fused"], paired["dim_reduction"]
-        ratios = [a / b for a, b in zip(layer, reduction)]
-        low, middle, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-        lines += [
-            f"Timed back to back in each round (`test_layer_ratio`, {result['extra_info']['device']}, "
-            f"the order alternating): layer_fused {ms(statistics.median(layer))} ms, dim_reduction "
-            f"{ms(statistics.median(reduction))} ms; the ratio of the two, per round: median "
-            f"**{middle:.3g}** (quartiles {low:.3g} to {high:.3g}, n={len(ratios)}).",
-            "",
-        ]
     return lines
 
 
 def model_table(results):
-    """One training step of ResNet50 with COSAM after the listed blocks, against the plain model."""
+    """test_training_step: ResNet50 with COSAM after the listed blocks and the
+    plain model, timed in turn in each round."""
     lines = []
-    by_group = collections.defaultdict(dict)
-    for result in results:
-        if "blocks" in result["extra_info"]:
-            by_group[result["group"]][tuple(result["extra_info"]["blocks"])] = result
-    for group, by_blocks in sorted(by_group.items()):
-        base = by_blocks.get(())
-        lines += [f"### {group}", "", "| COSAM after blocks | ms | time / plain |", "|---|---|---|"]
-        for blocks, result in sorted(by_blocks.items(), key=lambda item: len(item[0])):
-            name = ", ".join(map(str, blocks)) or "none (plain ResNet50)"
-            lines.append(
-                f"| {name} | {timing(result)} "
-                f"| **{ratio(result['stats']['median'], base['stats']['median']) if base else '-'}** |"
-            )
-        lines.append("")
+    for group, group_results in paired_results(results, "variants"):
+        for result in group_results:
+            info, paired = result["extra_info"], result["extra_info"]["paired_seconds"]
+            lines += [
+                f"### {group}",
+                "",
+                "Each round runs one step of every model on the same batch, the order rotating; "
+                "ratios are medians of the per-round ratios, quartiles in brackets. "
+                "Targets: issue 24's.",
+                "",
+                "| COSAM after blocks | ms | time / plain | target |",
+                "|---|---|---|---|",
+            ]
+            for name, blocks in info["variants"].items():
+                lines.append(
+                    f"| {', '.join(map(str, blocks)) or 'none (plain ResNet50)'} "
+                    f"| {paired_timing(paired[name], result['run'])} | {paired_ratio(paired, name, 'plain')} "
+                    f"| {target_cell(paired, name, 'plain', cases.MODEL_RATIO_TARGETS.get(name))} |"
+                )
+            lines.append("")
     return lines or ["No model benchmark in this run.", ""]
 
 
@@ -324,7 +367,7 @@ def main(argv):
     for device, op, pass_ in sorted(tables):
         lines += op_table(device, op, pass_, tables[device, op, pass_], op_cases) + [""]
     lines += ["## How close to the machine", ""] + roofline_table(results)
-    lines += ["## The layer", ""] + layer_table(results) + paired_ratio_lines(results)
+    lines += ["## The layer", ""] + layer_table(results)
     lines += ["## Model training step", ""] + model_table(results)
     lines += ["![time and memory against map size](chart.png)", ""]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
