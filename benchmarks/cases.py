@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import importlib
 import os
+import statistics
 import time
 
 import torch
@@ -268,3 +269,15 @@ def run_in_turn(calls, inputs, seconds, device):
         calls[name](inputs[name])
         synchronize(device)
         seconds[name].append(time.perf_counter() - start)
+
+
+def per_round_ratios(seconds, numerator, denominator):
+    """numerator's time over denominator's in each round of run_in_turn."""
+    return [a / b for a, b in zip(seconds[numerator], seconds[denominator])]
+
+
+def quartiles(values):
+    """(first quartile, median, third quartile); a single value stands for all three."""
+    if len(values) < 2:
+        return tuple(values) * 3
+    return tuple(statistics.quantiles(values, n=4))

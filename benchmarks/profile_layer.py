@@ -56,6 +56,8 @@ import cases
 import roofline
 
 DEVICE, DTYPE = "cpu", "float32"
+ELEMENT_SIZE = getattr(torch, DTYPE).itemsize
+#: Passes over the C-channel map that no formulation avoids (listed in the docstring).
 FORWARD_MAP_PASSES, BACKWARD_MAP_PASSES = 3, 4
 #: The parts timed without the profiler for the floor's comparison.
 TIMED_PARTS = ("layer_fused", "dim_reduction")
@@ -99,13 +101,14 @@ def parse_args(argv):
 
 def module_labels(layer):
     """{storage address: (part, kind)} for the parameters and buffers of the
-    layer's modules that run as modules."""
+    reduction's and the summary head's convs and BNs. (A cosam op that takes
+    one, as ncc_summary takes the first summary conv's weight, keeps its own row.)"""
     labels = {}
     for attribute, part in MODULE_PARTS.items():
         for module in getattr(layer, attribute):
             kind = MODULE_KINDS.get(type(module).__name__)
-            for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
-                if kind:
+            if kind:
+                for tensor in [*module.parameters(recurse=False), *module.buffers(recurse=False)]:
                     labels[tensor.untyped_storage().data_ptr()] = (part, kind)
     return labels
 
@@ -134,8 +137,8 @@ def forward_label(op, labels, previous):
 def row_name(label, direction):
     if label is None:
         return OTHER
-    if isinstance(label, str):  # a cosam op: its autograd node, outside the cosam ops it calls
-        return f"{label} backward, outside cosam ops"
+    if isinstance(label, str):  # a cosam op (backward: its autograd node), outside the cosam ops it calls
+        return f"{label} {direction}, outside cosam ops"
     return f"{label[0]} {label[1]} {direction}"
 
 
@@ -286,9 +289,9 @@ class Floor:
 
 def floor(case, layer, rates, settings):
     op_case = cases.OpCase(case.stage, case.clips, case.frames, layer.reduced_channels, case.height, case.width)
-    flops = roofline.ncc_summary_work(op_case, "forward_backward", torch.float32.itemsize).flops
+    flops = roofline.ncc_summary_work(op_case, "forward_backward", ELEMENT_SIZE).flops
     passes = FORWARD_MAP_PASSES + BACKWARD_MAP_PASSES
-    map_bytes = passes * case.clips * case.frames * case.in_channels * case.positions * torch.float32.itemsize
+    map_bytes = passes * case.clips * case.frames * case.in_channels * case.positions * ELEMENT_SIZE
     return Floor(
         case, layer.reduced_channels, cases.contraction_order(op_case, DEVICE), flops, map_bytes,
         flops / rates["gemm"], map_bytes / rates["copy"], timed_in_turn(case, settings),
@@ -316,8 +319,8 @@ def floor_table(floors, rates, smoke):
     ]
     for item in floors:
         case, timed = item.case, item.timed
-        ratios = [a / b for a, b in zip(timed["layer_fused"], timed["dim_reduction"])]
-        low, middle, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        ratios = cases.per_round_ratios(timed, "layer_fused", "dim_reduction")
+        low, middle, high = cases.quartiles(ratios)
         lines.append(
             f"| {case.stage} | {case.in_channels}, {item.reduced_channels}, {case.height} x {case.width} "
             f"| {item.contraction} | {item.reduction_seconds * 1e3:.3g} | {item.gemm_flops / 1e9:.3g} "

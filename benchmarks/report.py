@@ -152,54 +152,35 @@ def op_table(device, op, pass_, by_case, op_cases):
     return lines
 
 
-def quartiles(values):
-    """(first quartile, median, third quartile); a single value stands for all three."""
-    if len(values) < 2:
-        return values * 3
-    low, middle, high = statistics.quantiles(values, n=4)
-    return low, middle, high
-
-
 def paired_timing(times, run):
     """The median of a call's times in a paired benchmark, as timing() gives a benchmark's."""
-    low, _, high = quartiles(times)
+    low, _, high = cases.quartiles(times)
     rerun = f" [run {run + 1}]" if run else ""
     return f"{ms(statistics.median(times))} ({ms(high - low)}, n={len(times)}){rerun}"
 
 
-def paired_ratio(paired, numerator, denominator):
-    """Median of the per-round ratios numerator/denominator, quartiles in brackets, or '-'."""
+def paired_ratio(paired, numerator, denominator, target=None):
+    """Two cells: the median of the per-round ratios numerator/denominator with
+    their quartiles, and the target with whether that median meets it."""
+    target_cell = "-" if target is None else f"<= {target}"
     if numerator not in paired or denominator not in paired:
-        return "-"
-    low, middle, high = quartiles([a / b for a, b in zip(paired[numerator], paired[denominator])])
-    return f"**{middle:.3g}** ({low:.3g} to {high:.3g})"
-
-
-def target_cell(paired, numerator, denominator, target):
-    """The target, and whether the median per-round ratio meets it."""
-    if target is None:
-        return "-"
-    if numerator not in paired or denominator not in paired:
-        return f"<= {target}"
-    middle = statistics.median(a / b for a, b in zip(paired[numerator], paired[denominator]))
-    return f"<= {target}: {'met' if middle <= target else 'not met'}"
+        return "-", target_cell
+    low, middle, high = cases.quartiles(cases.per_round_ratios(paired, numerator, denominator))
+    if target is not None:
+        target_cell += ": met" if middle <= target else ": not met"
+    return f"**{middle:.3g}** ({low:.3g} to {high:.3g})", target_cell
 
 
 def paired_results(results, key):
-    """The paired benchmarks (test_layer, test_training_step) whose extra_info has key, by group."""
-    by_group = collections.defaultdict(list)
-    for result in results:
-        if "paired_seconds" in result["extra_info"] and key in result["extra_info"]:
-            by_group[result["group"]].append(result)
-    return sorted(by_group.items())
+    """The paired benchmarks (test_layer, test_training_step) whose extra_info has key."""
+    return [result for result in results if "paired_seconds" in result["extra_info"] and key in result["extra_info"]]
 
 
 def layer_table(results):
     """test_layer: the fused layer, its reduction and the reference, timed in turn in each round."""
     by_device = collections.defaultdict(list)
-    for _, group in paired_results(results, "case"):
-        for result in group:
-            by_device[result["extra_info"]["device"]].append(result)
+    for result in paired_results(results, "case"):
+        by_device[result["extra_info"]["device"]].append(result)
     if not by_device:
         return ["No layer benchmark in this run.", ""]
     lines = []
@@ -219,19 +200,19 @@ def layer_table(results):
         for result in sorted(device_results, key=lambda r: r["extra_info"]["case"]["in_channels"]):
             info, paired = result["extra_info"], result["extra_info"]["paired_seconds"]
             case = cases.LayerCase(**info["case"])
-            skipped = info.get("skipped", {})
-            memory = info.get("peak_memory_bytes", {})
+            skipped, memory = info.get("skipped", {}), info.get("peak_memory_bytes", {})
             times = [
                 paired_timing(paired[part], result["run"]) if part in paired else skipped.get(part, "not run")
                 for part in cases.LAYER_PARTS
             ]
             peaks = ", ".join(f"{memory[part] / MiB:.4g}" if part in memory else "-" for part in cases.LAYER_PARTS)
-            target = cases.LAYER_RATIO_TARGETS.get(case.stage)
+            to_reduction, target = paired_ratio(
+                paired, "layer_fused", "dim_reduction", cases.LAYER_RATIO_TARGETS.get(case.stage)
+            )
             lines.append(
                 f"| {case.stage} | {case.clips} | {case.frames} | {case.in_channels} | {case.height} x {case.width} "
-                f"| {' | '.join(times)} | {paired_ratio(paired, 'layer_fused', 'dim_reduction')} "
-                f"| {target_cell(paired, 'layer_fused', 'dim_reduction', target)} "
-                f"| {paired_ratio(paired, 'layer_reference', 'layer_fused')} | {peaks} |"
+                f"| {' | '.join(times)} | {to_reduction} | {target} "
+                f"| {paired_ratio(paired, 'layer_reference', 'layer_fused')[0]} | {peaks} |"
             )
         lines.append("")
     return lines
@@ -241,26 +222,24 @@ def model_table(results):
     """test_training_step: ResNet50 with COSAM after the listed blocks and the
     plain model, timed in turn in each round."""
     lines = []
-    for group, group_results in paired_results(results, "variants"):
-        for result in group_results:
-            info, paired = result["extra_info"], result["extra_info"]["paired_seconds"]
-            lines += [
-                f"### {group}",
-                "",
-                "Each round runs one step of every model on the same batch, the order rotating; "
-                "ratios are medians of the per-round ratios, quartiles in brackets. "
-                "Targets: issue 24's.",
-                "",
-                "| COSAM after blocks | ms | time / plain | target |",
-                "|---|---|---|---|",
-            ]
-            for name, blocks in info["variants"].items():
-                lines.append(
-                    f"| {', '.join(map(str, blocks)) or 'none (plain ResNet50)'} "
-                    f"| {paired_timing(paired[name], result['run'])} | {paired_ratio(paired, name, 'plain')} "
-                    f"| {target_cell(paired, name, 'plain', cases.MODEL_RATIO_TARGETS.get(name))} |"
-                )
-            lines.append("")
+    for result in sorted(paired_results(results, "variants"), key=lambda r: r["group"]):
+        info, paired = result["extra_info"], result["extra_info"]["paired_seconds"]
+        lines += [
+            f"### {result['group']}",
+            "",
+            "Each round runs one step of every model on the same batch, the order rotating; "
+            "ratios are medians of the per-round ratios, quartiles in brackets. Targets: issue 24's.",
+            "",
+            "| COSAM after blocks | ms | time / plain | target |",
+            "|---|---|---|---|",
+        ]
+        for name, blocks in info["variants"].items():
+            to_plain, target = paired_ratio(paired, name, "plain", cases.MODEL_RATIO_TARGETS.get(name))
+            lines.append(
+                f"| {', '.join(map(str, blocks)) or 'none (plain ResNet50)'} "
+                f"| {paired_timing(paired[name], result['run'])} | {to_plain} | {target} |"
+            )
+        lines.append("")
     return lines or ["No model benchmark in this run.", ""]
 
 
