@@ -92,7 +92,8 @@ def parse_args(argv):
     parser.add_argument("--shapes", nargs="+", choices=stages, default=stages, metavar="STAGE",
                         help=f"the shapes to profile, of {', '.join(stages)} (default: all)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
-    parser.add_argument("--smoke", action="store_true", help="a tiny shape and few steps: checks the tool")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny shape (in place of --shapes) and few steps: checks the tool")
     return parser.parse_args(argv)
 
 
@@ -340,7 +341,7 @@ def header(argv, load, settings):
     return [
         "# Where the CosamLayer's time goes",
         "",
-        f"- command: `python benchmarks/profile_layer.py {shlex.join(argv)}`",
+        f"- command: `{shlex.join(['python', 'benchmarks/profile_layer.py', *argv])}`",
         f"- load average (1, 5, 15 min) at the start: {', '.join(f'{value:.2f}' for value in load)}",
         f"- machine: {cpuinfo.get_cpu_info().get('brand_raw', '?')}, {os.cpu_count()} cores; "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
@@ -351,7 +352,7 @@ def header(argv, load, settings):
 
 
 def main(argv):
-    load = os.getloadavg()  # before this process adds to it
+    load = os.getloadavg()  # before the measurements add to it
     args = parse_args(argv)
     settings = SMOKE if args.smoke else FULL
     shapes = cases.SMOKE_LAYER_CASES if args.smoke else [
