@@ -1,5 +1,7 @@
 """What the device itself reaches in each dtype: a large square GEMM's rate
 and a large copy's bandwidth, the yardsticks of report.py's roofline table."""
+import math
+
 import torch
 
 import cases
@@ -20,17 +22,23 @@ def test_rate(benchmark, smoke, device, dtype, rate):
     benchmark.extra_info.update(rate=rate, device=device, dtype=dtype, flops=work.flops, bytes=work.bytes)
 
 
+#: The matrix products the profiler counts FLOPs for, and the in-place ones it does not.
+GEMMS = ("aten::mm", "aten::bmm", "aten::addmm", "aten::baddbmm")
+IN_PLACE_GEMMS = ("aten::addmm_", "aten::baddbmm_")
+
+
 def gemm_flops_run(call):
     """FLOPs of the matrix products call() runs, from the profiler: its own
-    count, plus the in-place addmm_ it does not count, from their shapes."""
+    count, plus the in-place products it does not count, from their shapes.
+    Elementwise ops (which the profiler also counts) are left out."""
     with torch.profiler.profile(with_flops=True, record_shapes=True) as profile:
         call()
     total = 0
     for event in profile.events():
-        if event.name == "aten::addmm_":
-            (rows, inner), (_, columns) = event.input_shapes[1:3]
-            total += 2 * rows * inner * columns
-        else:
+        if event.name in IN_PLACE_GEMMS:
+            left, (*_, columns) = event.input_shapes[1:3]
+            total += 2 * math.prod(left) * columns
+        elif event.name in GEMMS:
             total += event.flops or 0
     return total
 

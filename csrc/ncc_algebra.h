@@ -4,8 +4,8 @@
 // backend, Kernels<device>.
 //
 // Frames are kept frame-major inside the ops so that frame n of every clip is
-// one contiguous (B*D, P) matrix: each GEMM below is one call per frame or
-// one batched call over all frames.
+// one contiguous (B*D, P) matrix: each GEMM of ncc_summary is one batched
+// call over all frames or all slots.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -33,13 +33,13 @@ struct Kernels {
   static at::Tensor normalize_backward(
       const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
       const at::Tensor& stdev, const FrameBatch& fb, double eps);
-  // pairs (N, R, 2K) holds [hi_m | lo_m] per frame m (see
-  // for_each_frame_pair) -> v (N, R, K), v[n] = scale * (sum_{m<n} lo_m +
-  // sum_{m>n} hi_m). The hi half of frame 0 and the lo half of frame N-1 are
-  // never read.
+  // pairs (N, 2, R, K) holds hi_m in plane 2m and lo_m in plane 2m + 1 (see
+  // slot_planes) -> v (N, R, K), v[n] = scale * (sum_{m<n} lo_m + sum_{m>n}
+  // hi_m). The hi plane of frame 0 and the lo plane of frame N-1 are never
+  // read.
   static at::Tensor slot_sums(const at::Tensor& pairs, double scale);
-  // The adjoint of slot_sums -> dpairs (N, R, 2K), with zeros in the halves
-  // it does not read.
+  // The adjoint of slot_sums -> dpairs (N, 2, R, K), with zeros in the
+  // planes it does not read.
   static at::Tensor slot_sums_backward(const at::Tensor& dv, double scale);
 };
 
@@ -49,66 +49,70 @@ struct NoAutocast {
   c10::impl::ExcludeDispatchKeyGuard guard{c10::autocast_dispatch_keyset};
 };
 
-// The summary weight as ((N-1)*K, P), slot by slot: row s*K + k is output
-// channel k of slot s. Frame m sits in slot m-1 of the earlier frames (hi)
-// and in slot m of the later ones (lo), so its two weights are the 2K
-// adjacent rows from (m-1)*K: one GEMM per frame gives both products.
-inline at::Tensor weight_rows_by_slot(
-    const at::Tensor& weight, const FrameBatch& fb) {
-  const int64_t K = weight.size(0);
-  return weight.reshape({K, fb.frames - 1, fb.positions})
-      .transpose(0, 1)
-      .contiguous()
-      .view({(fb.frames - 1) * K, fb.positions});
+// Every GEMM below is one batched call whatever N is, so that the number of
+// launches on CUDA does not grow with the clip length (docs/
+// gpu-performance-model.md counts them). Slot s of the summary weight meets
+// two frames: frame s + 1, where it is the slot of the frame before (hi_{s+1}
+// = Z_{s+1} W_s^T), and frame s, where it is the slot of the frame after
+// (lo_s = Z_s W_s^T). With hi_m and lo_m in adjacent planes 2m and 2m + 1,
+// [lo_s; hi_{s+1}] are planes 2s + 1 and 2s + 2, next to each other, as are
+// the frames [Z_s; Z_{s+1}]: slot s is one GEMM of (2R, P) by (P, K), and the
+// N - 1 slots one batched call over overlapping views. R = B*D, rows of a
+// frame of every clip.
+
+// The summary weight (K, (N-1)*P) or (K, (N-1)*P, 1, 1) as its N - 1 slots
+// (N-1, K, P): a view.
+inline at::Tensor weight_slots(const at::Tensor& weight, const FrameBatch& fb) {
+  return weight.reshape({weight.size(0), fb.frames - 1, fb.positions}).transpose(0, 1);
 }
 
-// Calls fn(m, first, count) for every frame m, where columns [first, first +
-// count) of its (R, 2K) pair [hi_m | lo_m] exist: frame 0 has no hi half and
-// frame N-1 no lo half. Column c of the pair is weight row (m-1)*K + c.
-template <class Fn>
-void for_each_frame_pair(int64_t frames, int64_t K, Fn&& fn) {
-  for (int64_t m = 0; m < frames; ++m) {
-    const int64_t first = m == 0 ? K : 0;
-    const int64_t last = m == frames - 1 ? K : 2 * K;
-    fn(m, first, last - first);
-  }
+// [t_s; t_{s+1}] for s < N - 1, (N-1, 2R, cols), from planes t (planes, R,
+// cols) contiguous, starting at plane first and stepping by step planes:
+// overlapping views of t, read by the GEMMs and never written through twice.
+inline at::Tensor adjacent_planes(const at::Tensor& t, int64_t first, int64_t step, int64_t count) {
+  const int64_t R = t.size(-2), cols = t.size(-1);
+  return t.as_strided(
+      {count, 2 * R, cols}, {step * R * cols, cols, 1}, t.storage_offset() + first * R * cols);
+}
+
+// The (N-1, 2R, K) slot views [lo_s; hi_{s+1}] of pairs (N, 2, R, K).
+inline at::Tensor slot_planes(const at::Tensor& pairs) {
+  const int64_t N = pairs.size(0);
+  return adjacent_planes(pairs.view({2 * N, pairs.size(2), pairs.size(3)}), 1, 2, N - 1);
+}
+
+// The (N-1, 2R, P) frame views [Z_s; Z_{s+1}] of z (N, R, P).
+inline at::Tensor adjacent_frames(const at::Tensor& z) {
+  return adjacent_planes(z, 0, 1, z.size(0) - 1);
+}
+
+// Planes h (0: hi, 1: lo) of frames [first, first + N - 1) of pairs (N, 2,
+// R, K): (N-1, R, K).
+inline at::Tensor frame_planes(const at::Tensor& pairs, int64_t first, int64_t h) {
+  return pairs.narrow(0, first, pairs.size(0) - 1).select(1, h);
 }
 
 // v[n] = V_n^T / D, (N, B*D, K): V_n^T sums Z_m W_s^T over the frames m in
-// the slots s of frame n, from the pairs [hi_m | lo_m] = Z_m [W_{m-1} | W_m]^T.
-// Each GEMM writes its slice of one preallocated tensor: on the CPU a loop of
-// single GEMMs into place runs at about 1.5x the rate of a bmm over N-1
-// batches that allocates its result.
+// the slots s of frame n, from the planes hi_m and lo_m.
 template <c10::DeviceType device>
 at::Tensor slot_sums_of(
-    const at::Tensor& z, const at::Tensor& w_rows, const FrameBatch& fb) {
-  const int64_t K = w_rows.size(0) / (fb.frames - 1);
+    const at::Tensor& z, const at::Tensor& weight, const FrameBatch& fb) {
+  const int64_t K = weight.size(0);
   const auto z_rows = z.view({fb.frames, fb.clips * fb.channels, fb.positions});
-  auto pairs = at::empty({fb.frames, fb.clips * fb.channels, 2 * K}, z.options());
-  for_each_frame_pair(fb.frames, K, [&](int64_t m, int64_t first, int64_t count) {
-    auto out = pairs[m].narrow(1, first, count);
-    at::mm_out(out, z_rows[m], w_rows.narrow(0, (m - 1) * K + first, count).t());
-  });
+  auto pairs = at::empty({fb.frames, 2, fb.clips * fb.channels, K}, z.options());
+  auto slots = slot_planes(pairs);
+  at::bmm_out(slots, adjacent_frames(z_rows), weight_slots(weight, fb).transpose(1, 2));
   return Kernels<device>::slot_sums(pairs, 1.0 / fb.channels);
 }
 
-// A clip-major (B*N, C, H, W) tensor as frame-major (N*B, C, P), and back:
-// the batched GEMMs want frame n of every clip next to each other (one
-// strided batch over a clip-major view is many times slower on the CPU).
+// A clip-major (B*N, C, H, W) tensor as frame-major (N*B, C, P): the
+// batched GEMMs want frame n of every clip next to each other (one strided
+// batch over a clip-major view is many times slower on the CPU).
 inline at::Tensor to_frame_major(const at::Tensor& t, const FrameBatch& fb) {
   return t.reshape({fb.clips, fb.frames, t.size(1), fb.positions})
       .transpose(0, 1)
       .contiguous()
       .view({fb.frames * fb.clips, t.size(1), fb.positions});
-}
-
-inline at::Tensor to_clip_major(const at::Tensor& t, const FrameBatch& fb) {
-  auto out = at::empty(
-      {fb.clips * fb.frames, t.size(1), fb.height, fb.width}, t.options());
-  out.view({fb.clips, fb.frames, t.size(1), fb.positions})
-      .copy_(t.view({fb.frames, fb.clips, t.size(1), fb.positions})
-                 .transpose(0, 1));
-  return out;
 }
 
 // ncc_summary's forward result: the logits (B*N, K, H, W), and the slot sums
@@ -126,21 +130,27 @@ SummaryResult ncc_summary_forward(
   const int64_t B = fb.clips, N = fb.frames, D = fb.channels,
                 P = fb.positions;
 
-  at::Tensor logits, v;  // logits frame-major (N*B, K, P)
+  auto out = at::empty({B * N, K, fb.height, fb.width}, x_in.options());
+  at::Tensor v;
   {
     // Z lives in this block only: the clip-major copy of the logits is made
     // without it.
     const auto z =
         std::get<0>(Kernels<device>::normalize(x_in.contiguous(), fb, eps));
-    v = slot_sums_of<device>(z, weight_rows_by_slot(weight, fb), fb)
-            .view({N * B, D, K});
-    // L_n = b1 + V_n Z_n / D (the 1/D is in V).
-    const auto z_frames = z.view({N * B, D, P});
-    logits = (bias.has_value() && bias->defined())
-        ? at::baddbmm(bias->view({1, K, 1}), v.transpose(1, 2), z_frames)
-        : at::bmm(v.transpose(1, 2), z_frames);
+    v = slot_sums_of<device>(z, weight, fb).view({N * B, D, K});
+    // L_n = V_n Z_n / D (the 1/D is in V), frame-major, then b1 is added on
+    // the way to clip-major: one pass, not a copy of the bias and another of
+    // the logits.
+    const auto logits = at::bmm(v.transpose(1, 2), z.view({N * B, D, P}));
+    auto to = out.view({B, N, K, P}).transpose(0, 1);
+    const auto from = logits.view({N, B, K, P});
+    if (bias.has_value() && bias->defined()) {
+      at::add_out(to, from, bias->view({K, 1}));
+    } else {
+      to.copy_(from);
+    }
   }
-  return {to_clip_major(logits, fb), v};
+  return {out, v};
 }
 
 template <c10::DeviceType device>
@@ -166,40 +176,37 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ncc_summary_backward(
   // rest before dX does), so that at most two maps of x's size live at once.
   const auto x = x_in.contiguous();
   auto [z, mean, stdev] = Kernels<device>::normalize(x, fb, eps);
-  at::Tensor dz, grad_weight, grad_bias;
+  at::Tensor dz, grad_bias;
+  // Written slot by slot through its (N-1, K, P) view.
+  auto grad_weight = at::empty({K, N - 1, P}, weight.options());
   {
-    const auto w_rows = weight_rows_by_slot(weight, fb);
+    const auto w_slots = weight_slots(weight, fb);
     const auto g = to_frame_major(grad, fb);  // G (N*B, K, P)
     // IntArrayRef spelled out: torch 2.11's Tensor also has sum(DimnameList)
     // (gone by 2.13), which makes a bare {0, 2} ambiguous there.
     grad_bias = g.sum(at::IntArrayRef{0, 2});
 
-    // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give the pairs'
-    // gradients [dhi_m | dlo_m].
+    // dV_n^T = Z_n G_n^T / D; its adjoint slot sums give the planes'
+    // gradients dhi_m and dlo_m.
     const auto dpairs = Kernels<device>::slot_sums_backward(
         at::bmm(z.view({N * B, D, P}), g.transpose(1, 2)).view({N, B * D, K}),
         1.0 / D);
 
-    // dW rows of frame m's pair += dpair_m^T Z_m (summed over the clips:
-    // slot s gets dlo_s^T Z_s and dhi_{s+1}^T Z_{s+1}).
-    auto dw_rows = at::zeros_like(w_rows);
-    for_each_frame_pair(N, K, [&](int64_t m, int64_t first, int64_t count) {
-      dw_rows.narrow(0, (m - 1) * K + first, count)
-          .addmm_(dpairs[m].narrow(1, first, count).t(), z.view({N, B * D, P})[m]);
-    });
-    grad_weight = dw_rows.view({N - 1, K, P}).transpose(0, 1).reshape(weight.sizes());
+    // dW_s = [dlo_s; dhi_{s+1}]^T [Z_s; Z_{s+1}] (summed over the clips).
+    auto dw_slots = grad_weight.transpose(0, 1);
+    at::bmm_out(
+        dw_slots, slot_planes(dpairs).transpose(1, 2),
+        adjacent_frames(z.view({N, B * D, P})));
     z = at::Tensor();  // no view of it is left either
 
-    // dZ_n = V_n^T G_n / D (own frame) + dpair_n [W_{n-1} | W_n] (the others).
+    // dZ_n = V_n^T G_n / D (own frame) + dhi_n W_{n-1} + dlo_n W_n (the
+    // others): frames 1.. take their hi planes, frames ..N-2 their lo planes.
     dz = at::bmm(v_in.contiguous(), g).view({N, B * D, P});
-    for_each_frame_pair(N, K, [&](int64_t m, int64_t first, int64_t count) {
-      dz[m].addmm_(
-          dpairs[m].narrow(1, first, count),
-          w_rows.narrow(0, (m - 1) * K + first, count));
-    });
+    dz.narrow(0, 1, N - 1).baddbmm_(frame_planes(dpairs, 1, 0), w_slots);
+    dz.narrow(0, 0, N - 1).baddbmm_(frame_planes(dpairs, 0, 1), w_slots);
   }
   auto grad_x = Kernels<device>::normalize_backward(dz, x, mean, stdev, fb, eps);
-  return {grad_x, grad_weight, grad_bias};
+  return {grad_x, grad_weight.view(weight.sizes()), grad_bias};
 }
 
 // Calls fn(n, s, m) for every frame n and slot s, m being the frame in slot s.

@@ -123,11 +123,15 @@ def _setup_context(ctx, inputs, output):
     # D, K), K/P of x's size, kept for this backward, which recomputes the
     # normalisation (one pass over x instead of a saved copy).
     ctx.mark_non_differentiable(v)
+    # No zeros made for v's gradient: one launch fewer on CUDA.
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(x, v, weight)
     ctx.num_frames, ctx.eps, ctx.has_bias = num_frames, eps, bias is not None
 
 
 def _backward(ctx, grad, grad_v):
+    if grad is None:  # only v was used, and v is not differentiable
+        return None, None, None, None, None
     grad_x, grad_weight, grad_bias = torch.ops.cosam.ncc_summary_backward(
         grad, *ctx.saved_tensors, ctx.num_frames, ctx.eps
     )

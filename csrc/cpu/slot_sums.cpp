@@ -1,5 +1,5 @@
 // Exclusive prefix and suffix sums over the frames of a clip: V_n from the
-// per-frame pairs [hi_m | lo_m], and the adjoint for the backward.
+// per-frame pairs (hi_m, lo_m), and the adjoint for the backward.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -29,7 +29,7 @@ void parallel_over_row_blocks(int64_t N, int64_t R, int64_t K, Fn&& fn) {
   });
 }
 
-// pairs (N, R, 2K): hi_m in columns [0, K), lo_m in [K, 2K).
+// pairs (N, 2, R, K): plane 2m holds hi_m, plane 2m + 1 lo_m.
 // v[n] = scale * (sum_{m<n} lo_m + sum_{m>n} hi_m).
 template <typename scalar_t>
 void slot_sums_impl(
@@ -37,8 +37,8 @@ void slot_sums_impl(
     double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   parallel_over_row_blocks(N, R, K, [&](int64_t r, int64_t k0, int64_t len) {
-    // Frame m's hi half starts at pair(m), its lo half at pair(m) + K.
-    const auto pair = [&](int64_t m) { return pairs + (m * R + r) * 2 * K + k0; };
+    // Frame m's hi plane starts at pair(m), its lo plane at pair(m) + R * K.
+    const auto pair = [&](int64_t m) { return pairs + (2 * m * R + r) * K + k0; };
     const auto out = [&](int64_t n) { return v + (n * R + r) * K + k0; };
     // before = sum_{m<n} lo_m: the forward sweep keeps it per frame, so that
     // the backward sweep adds after = sum_{m>n} hi_m in acc_t.
@@ -47,7 +47,7 @@ void slot_sums_impl(
       scalar_t* vn = out(n);
       for (int64_t j = 0; j < len; ++j) vn[j] = static_cast<scalar_t>(before[j]);
       if (n == N - 1) break;
-      const scalar_t* lon = pair(n) + K;
+      const scalar_t* lon = pair(n) + R * K;
       for (int64_t j = 0; j < len; ++j) before[j] += lon[j];
     }
     for (int64_t n = N - 1; n >= 0; --n) {
@@ -70,8 +70,8 @@ void slot_sums_backward_impl(
     double scale) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   parallel_over_row_blocks(N, R, K, [&](int64_t r, int64_t k0, int64_t len) {
-    // Frame m's dhi half starts at dpair(m), its dlo half at dpair(m) + K.
-    const auto dpair = [&](int64_t m) { return dpairs + (m * R + r) * 2 * K + k0; };
+    // Frame m's dhi plane starts at dpair(m), its dlo plane at dpair(m) + R * K.
+    const auto dpair = [&](int64_t m) { return dpairs + (2 * m * R + r) * K + k0; };
     const auto grad = [&](int64_t n) { return dv + (n * R + r) * K + k0; };
     acc_t upto[kChunk] = {}, after[kChunk] = {};
     for (int64_t m = 0; m < N; ++m) {
@@ -83,7 +83,7 @@ void slot_sums_backward_impl(
       }
     }
     for (int64_t m = N - 1; m >= 0; --m) {
-      scalar_t* out = dpair(m) + K;
+      scalar_t* out = dpair(m) + R * K;
       const scalar_t* dvm = grad(m);
       for (int64_t j = 0; j < len; ++j) {
         out[j] = static_cast<scalar_t>(scale * after[j]);
@@ -100,7 +100,7 @@ namespace cosam {
 
 template <>
 at::Tensor Kernels<c10::kCPU>::slot_sums(const at::Tensor& pairs, double scale) {
-  const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
+  const int64_t N = pairs.size(0), R = pairs.size(2), K = pairs.size(3);
   auto v = at::empty({N, R, K}, pairs.options());
   const auto pairs_c = pairs.contiguous();
   COSAM_DISPATCH_CPU_TYPES(pairs.scalar_type(), "cosam_slot_sums_cpu", [&] {
@@ -116,7 +116,7 @@ at::Tensor Kernels<c10::kCPU>::slot_sums_backward(
     const at::Tensor& dv, double scale) {
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
   const auto dv_c = dv.contiguous();
-  auto dpairs = at::empty({N, R, 2 * K}, dv.options());
+  auto dpairs = at::empty({N, 2, R, K}, dv.options());
   COSAM_DISPATCH_CPU_TYPES(dv.scalar_type(), "cosam_slot_sums_backward_cpu", [&] {
     cpu::slot_sums_backward_impl<scalar_t>(
         dv_c.const_data_ptr<scalar_t>(), dpairs.mutable_data_ptr<scalar_t>(),
