@@ -3,15 +3,20 @@ import os
 import pytest
 import torch
 
+from cosam_reid import cli
+from cosam_reid.config import default_config
 from cosam_reid.engine.checkpoint import (
     SPEC_FIELDS_ADDED,
     atomic_save,
+    export_weights,
     load_model_weights,
     model_from_checkpoint,
     read_checkpoint,
     spec_payload,
 )
+from cosam_reid.evaluation import evaluate_checkpoint
 from cosam_reid.models import build_model
+from dataset_fixtures import make_mars
 from reid_testing import random_clips, save_model, tiny_model
 
 
@@ -83,3 +88,43 @@ def test_not_a_checkpoint(tmp_path):
         read_checkpoint(tmp_path / "weights.pt")
     with pytest.raises(FileNotFoundError, match="checkpoint not found: .*missing.pt"):
         read_checkpoint(tmp_path / "missing.pt")
+    # Unpickling text fails wherever its bytes lead: "hello" ends in a memo lookup of "e" (101).
+    (tmp_path / "notes.txt").write_text("hello, these are notes\n")
+    with pytest.raises(ValueError, match=r"cannot load the checkpoint .*notes.txt: not a file torch.save wrote, "
+                                         r"or a damaged one \(KeyError: 101\)$"):
+        read_checkpoint(tmp_path / "notes.txt")
+
+
+def training_checkpoint(model, path):
+    """A checkpoint as training writes it: the model and what a resume needs."""
+    optimizer = torch.optim.Adam(model.parameters())
+    model(random_clips()).logits.sum().backward()
+    optimizer.step()
+    torch.save({"format": 1, "model_spec": spec_payload(model.spec), "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "progress": {"epoch": 1}}, path)
+    return path
+
+
+def test_the_weights_of_a_checkpoint_evaluate_as_it_does(tmp_path, capsys):
+    torch.manual_seed(0)
+    checkpoint = training_checkpoint(tiny(), tmp_path / "checkpoint.pt")
+    status = cli.main(["weights", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "weights.pt")])
+    assert status == 0
+    assert f"written to {tmp_path / 'weights.pt'}" in capsys.readouterr().out
+    weights = torch.load(tmp_path / "weights.pt")
+    assert weights.keys() == {"model_spec", "model"}
+    assert os.path.getsize(tmp_path / "weights.pt") < os.path.getsize(checkpoint) / 2  # Adam keeps two moments
+    make_mars(tmp_path)
+    evaluation = default_config().evaluation
+    from_weights, from_checkpoint = (evaluate_checkpoint(str(path), evaluation, str(tmp_path))
+                                     for path in (tmp_path / "weights.pt", checkpoint))
+    assert (from_weights.mAP, from_weights.cmc) == (from_checkpoint.mAP, from_checkpoint.cmc)
+    load_model_weights(tiny(), tmp_path / "weights.pt")
+
+
+def test_weights_never_replace_their_checkpoint(tmp_path):
+    checkpoint = save_model(tiny(), tmp_path / "checkpoint.pt")
+    written = os.path.getmtime(checkpoint)
+    with pytest.raises(ValueError, match="the weights would overwrite the checkpoint .*checkpoint.pt"):
+        export_weights(str(checkpoint), str(tmp_path / "." / "checkpoint.pt"))
+    assert os.path.getmtime(checkpoint) == written

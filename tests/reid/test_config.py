@@ -242,7 +242,8 @@ def test_cli_train_prints_and_saves_the_resolved_config(tmp_path, capsys, monkey
     assert status == 0
     assert requests == [("tiny", "/data", {"split_id": 2})]
     saved = yaml.safe_load((output_dir / "config.yaml").read_text())
-    assert saved == yaml.safe_load(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert saved == yaml.safe_load(out[:out.index("\n=> epoch 1/1, ")])  # the config, then what training says
     assert saved["model"]["cosam_blocks"] == [5] and saved["train"]["epochs"] == 1
     assert (output_dir / "checkpoint.pt").exists() and (output_dir / "metrics.csv").exists()
 
@@ -386,10 +387,11 @@ def evaluations_in_one_epoch(config):
 
 
 def second_fresh_run_refused(config):
-    """Whether a second train(config) without resume is refused."""
-    config.train.resume = False
-    trainer(config)
-    return error_of(lambda: trainer(config)) is not None
+    """Whether a second train(config) without resume, after a first of one epoch, is refused."""
+    config.train.resume, config.train.epochs = False, 1
+    dataset = VideoReIDDataset("tiny", tiny_tracklets(num_identities=3), [], [])
+    train_from_config.train(config, dataset)
+    return error_of(lambda: train_from_config.train(config, dataset)) is not None
 
 
 def requested_dataset(config, monkeypatch):

@@ -1,6 +1,5 @@
 """A training run from a resolved config: dataset, model, Trainer.fit()."""
 import os
-import shutil
 
 from ..config import dump_config
 from ..data.clips import ClipDataset
@@ -27,13 +26,11 @@ def train(config, dataset=None, hooks=()):
     process per rank. Returns the Trainer.
 
     A run already in train.output_dir is continued (train.resume) or
-    replaced (train.overwrite), else refused; a run that fails before its
-    first step leaves no output_dir behind (one that was there stays as it was)."""
+    replaced (train.overwrite), else refused. Nothing is written to
+    output_dir before the first step has trained (Trainer)."""
     data, settings = config.data, config.train
     check_output_dir(settings)
     context = init_distributed(settings.device)
-    created = context.is_main and not os.path.exists(settings.output_dir)
-    trainer = None
     try:
         log = print if context.is_main else _silent
         log(dump_config(config))
@@ -47,10 +44,6 @@ def train(config, dataset=None, hooks=()):
         trainer = Trainer(model, clips, config, context, hooks=hooks, test_set=test_set)
         trainer.fit(resume=settings.resume)
         return trainer
-    except BaseException:  # Ctrl-C included
-        if created and (trainer is None or trainer.progress.global_step == 0) and os.path.isdir(settings.output_dir):
-            shutil.rmtree(settings.output_dir)
-        raise
     finally:
         shutdown_distributed()
 

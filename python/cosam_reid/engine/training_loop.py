@@ -87,7 +87,9 @@ class Progress:
 class Trainer:
     """Trains model on dataset (a ClipDataset) as config (a
     cosam_reid.config.Config: its data, loss and train sections) says; writes
-    checkpoints and metrics to config.train.output_dir (rank 0 only).
+    checkpoints and metrics to config.train.output_dir (rank 0 only), from
+    the end of the first step trained: a run that fails before leaves
+    output_dir as it found it.
 
     test_set is the VideoReIDDataset whose query and gallery rank 0
     evaluates on every train.eval_every epochs, as config.evaluation says;
@@ -149,11 +151,14 @@ class Trainer:
             world_size=self.context.world_size,
         )
         self.progress = Progress()
+        #: Where the run started (fit() sets them) and its metrics log, opened by _output().
+        self._started_from, self._anew = Progress(), True
+        self._metrics = None
 
     def fit(self, resume=False):
         """Trains to the last epoch. With resume, continues from the
         checkpoint in output_dir when there is one; otherwise starts anew
-        there, in place of any run there."""
+        there, in place of any run there (from the end of the first step)."""
         resumed = resume and os.path.exists(self.checkpoint_path)
         if resumed:
             self.load_checkpoint(self.checkpoint_path)
@@ -161,38 +166,39 @@ class Trainer:
             if self.progress.epoch >= self.epochs:
                 self._say(self._closing_line())
                 return
-        metrics = None
-        if self.context.is_main:
-            self._start_output(anew=not resumed)
-            metrics = MetricsLog(self.output_dir, self.progress)
+        self._started_from, self._anew, self._metrics = dataclasses.replace(self.progress), not resumed, None
         started, epochs_run = time.monotonic(), 0
         try:
             while self.progress.epoch < self.epochs:
-                rows = self._train_epoch(metrics)
+                rows = self._train_epoch()
                 self.scheduler.step()
                 self.progress = Progress(self.progress.epoch + 1, 0, self.progress.global_step)
-                result = self._evaluate_when_due(metrics)
+                result = self._evaluate_when_due()
                 self.save_checkpoint()
                 epochs_run += 1
                 seconds_left = (time.monotonic() - started) / epochs_run * (self.epochs - self.progress.epoch)
                 self._say(self._epoch_line(rows, result, seconds_left))
         finally:
-            if metrics is not None:
-                metrics.close()
+            if self._metrics is not None:
+                self._metrics.close()
         if os.path.exists(self.checkpoint_path):  # none after train.epochs=0
             self._say(self._closing_line())
 
-    def _start_output(self, anew):
-        """Rank 0, as training starts: output_dir with the config in it; a
-        run started anew first removes the checkpoints of the run there."""
-        os.makedirs(self.output_dir, exist_ok=True)
-        if anew:
-            for path in (self.checkpoint_path, self.best_path):
-                if os.path.exists(path):
-                    os.remove(path)
-        save_config(self.config, os.path.join(self.output_dir, CONFIG_NAME))
+    def _output(self):
+        """Rank 0: the metrics log, opened before the first thing fit()
+        writes. Opening it makes output_dir, writes the config there and, for a
+        run started anew, removes the checkpoints of the run there."""
+        if self._metrics is None:
+            os.makedirs(self.output_dir, exist_ok=True)
+            if self._anew:
+                for path in (self.checkpoint_path, self.best_path):
+                    if os.path.exists(path):
+                        os.remove(path)
+            save_config(self.config, os.path.join(self.output_dir, CONFIG_NAME))
+            self._metrics = MetricsLog(self.output_dir, self._started_from)
+        return self._metrics
 
-    def _train_epoch(self, metrics):
+    def _train_epoch(self):
         """Trains the rest of the current epoch; returns the rows of its steps."""
         progress = self.progress
         self.sampler.set_epoch(progress.epoch)
@@ -222,10 +228,10 @@ class Trainer:
             rows.append(row)
             progress.step_in_epoch += 1
             progress.global_step += 1
-            if metrics is not None:
+            if self.context.is_main:
                 # Epochs and steps counted from 1, as the progress bar shows them.
-                metrics.log(dict(row, epoch=progress.epoch + 1, step=progress.step_in_epoch,
-                                 global_step=progress.global_step))
+                self._output().log(dict(row, epoch=progress.epoch + 1, step=progress.step_in_epoch,
+                                        global_step=progress.global_step))
             bar.set_postfix(loss=f"{row['loss']:.4f}", acc=f"{row['accuracy']:.3f}")
             if self.checkpoint_every and progress.global_step % self.checkpoint_every == 0:
                 self.save_checkpoint()
@@ -255,7 +261,7 @@ class Trainer:
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             return result_on_test_split(self.model, self.test_set, self.evaluation, num_workers=self.num_workers)
 
-    def _evaluate_when_due(self, metrics):
+    def _evaluate_when_due(self):
         """Rank 0, after every eval_every-th epoch and the last: the test
         result, logged, and best.pt written when its mAP is the best yet."""
         epoch = self.progress.epoch
@@ -263,7 +269,7 @@ class Trainer:
             return None
         result = self.evaluate()
         scores = {"mAP": result.mAP, "R1": result.cmc[1]}
-        metrics.log(dict(scores, epoch=epoch, global_step=self.progress.global_step))
+        self._output().log(dict(scores, epoch=epoch, global_step=self.progress.global_step))
         if self.best is None or result.mAP > self.best["mAP"]:
             self.best = dict(scores, epoch=epoch)
             atomic_save(dict(weights_payload(self.model), **self.best), self.best_path)
@@ -286,7 +292,7 @@ class Trainer:
         }
         if self.device.type == "cuda":
             payload["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        os.makedirs(self.output_dir, exist_ok=True)
+        self._output()
         atomic_save(payload, self.checkpoint_path)
 
     def load_checkpoint(self, path):
