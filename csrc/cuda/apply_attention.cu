@@ -21,14 +21,15 @@ at::Tensor apply_attention_cuda(
   const auto x = x_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto out = at::empty(x.sizes(), x.options());
-  const auto shape = apply_attention_launch(ab);
-  if (shape.blocks == 0) return out;
+  const auto shape = apply_attention_rows_launch(ab);
+  if (x.numel() == 0) return out;
+  const auto clip = clip_of(ab, op);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_apply_attention_cuda", [&] {
         apply_attention_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+            <<<shape.grid, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-                c.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), ab);
+                c.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), ab, clip);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   return out;
@@ -47,7 +48,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
   auto dx = at::empty(x.sizes(), x.options());
   auto ds = at::empty(s.sizes(), s.options());
-  const auto rows_shape = apply_attention_backward_rows_launch(ab);
+  const auto rows_shape = apply_attention_rows_launch(ab);
   const auto positions_shape = apply_attention_backward_positions_launch(ab);
   auto dc_rows = at::empty(
       {ab.clips, ab.frames, ab.channels},
@@ -55,19 +56,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
   if (x.numel() == 0) {
     return {dx, ds.zero_(), at::zeros_like(c)};
   }
+  const auto clip = clip_of(ab, op);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(),
       "cosam_apply_attention_backward_cuda", [&] {
         const auto stream = at::cuda::getCurrentCUDAStream();
         apply_attention_backward_rows_kernel<scalar_t>
-            <<<rows_shape.blocks, rows_shape.threads, 0, stream>>>(
+            <<<rows_shape.grid, rows_shape.threads, 0, stream>>>(
                 grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                 s.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
                 dx.mutable_data_ptr<scalar_t>(),
-                dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), ab);
+                dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), ab, clip);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         apply_attention_backward_positions_kernel<scalar_t>
-            <<<positions_shape.blocks, positions_shape.threads, 0, stream>>>(
+            <<<positions_shape.grid, positions_shape.threads, 0, stream>>>(
                 grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                 c.const_data_ptr<scalar_t>(), ds.mutable_data_ptr<scalar_t>(), ab);
         C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -18,15 +18,15 @@ at::Tensor masked_mean_cuda(const at::Tensor& x_in, const at::Tensor& spatial_ma
   check_dtype(x_in, "x", "CUDA");
   const auto x = x_in.contiguous(), s = spatial_mask.contiguous();
   const int64_t P = x.size(2) * x.size(3);
-  const auto shape = masked_mean_launch(x.size(0), x.size(1));
+  const auto shape = masked_mean_launch(x.size(0), x.size(1), P);
   auto out = at::empty({x.size(0), x.size(1)}, x.options());
-  if (shape.blocks == 0) return out;
+  if (shape.blocks() == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_masked_mean_cuda", [&] {
         masked_mean_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+            <<<shape.grid, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-                out.mutable_data_ptr<scalar_t>(), x.size(1), P);
+                out.mutable_data_ptr<scalar_t>(), x.size(0), x.size(1), P);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   return out;
@@ -50,7 +50,7 @@ std::tuple<at::Tensor, at::Tensor> masked_mean_backward_cuda(
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_masked_mean_backward_cuda", [&] {
         masked_mean_backward_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+            <<<shape.grid, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                 s.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(),
                 ds.mutable_data_ptr<scalar_t>(), x.size(1), P);

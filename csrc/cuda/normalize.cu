@@ -19,12 +19,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> Kernels<c10::kCUDA>::normalize(
       x.options().dtype(at::toOpMathType(x.scalar_type())));
   auto stdev = at::empty_like(mean);
   const auto shape = cuda::normalize_launch(fb);
-  if (shape.blocks == 0) return {z, mean, stdev};
+  if (shape.blocks() == 0) return {z, mean, stdev};
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_normalize_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         cuda::normalize_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0,
+            <<<shape.grid, shape.threads, 0,
                at::cuda::getCurrentCUDAStream()>>>(
                 x.const_data_ptr<scalar_t>(), z.mutable_data_ptr<scalar_t>(),
                 mean.mutable_data_ptr<acc_t>(), stdev.mutable_data_ptr<acc_t>(),
@@ -41,14 +41,14 @@ at::Tensor Kernels<c10::kCUDA>::normalize_backward(
   check_dtype(dz, "grad", "CUDA");
   auto dx = at::empty(x.sizes(), x.options());
   const auto shape = cuda::normalize_launch(fb);
-  if (shape.blocks == 0) return dx;
+  if (shape.blocks() == 0) return dx;
   const auto dz_c = dz.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, x.scalar_type(),
       "cosam_normalize_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
         cuda::normalize_backward_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0,
+            <<<shape.grid, shape.threads, 0,
                at::cuda::getCurrentCUDAStream()>>>(
                 dz_c.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                 mean.const_data_ptr<acc_t>(), stdev.const_data_ptr<acc_t>(),

@@ -13,12 +13,12 @@ at::Tensor Kernels<c10::kCUDA>::slot_sums(const at::Tensor& pairs, double scale)
   const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
   auto v = at::empty({N, R, K}, pairs.options());
   const auto shape = cuda::slot_sums_launch(R, K);
-  if (shape.blocks == 0) return v;
+  if (shape.blocks() == 0) return v;
   const auto pairs_c = pairs.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, pairs.scalar_type(), "cosam_slot_sums_cuda", [&] {
         cuda::slot_sums_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+            <<<shape.grid, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 pairs_c.const_data_ptr<scalar_t>(), v.mutable_data_ptr<scalar_t>(),
                 N, R, K, static_cast<at::opmath_type<scalar_t>>(scale));
         C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -32,13 +32,13 @@ at::Tensor Kernels<c10::kCUDA>::slot_sums_backward(
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
   auto dpairs = at::empty({N, R, 2 * K}, dv.options());
   const auto shape = cuda::slot_sums_launch(R, K);
-  if (shape.blocks == 0) return dpairs;
+  if (shape.blocks() == 0) return dpairs;
   const auto dv_c = dv.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::kHalf, at::kBFloat16, dv.scalar_type(),
       "cosam_slot_sums_backward_cuda", [&] {
         cuda::slot_sums_backward_kernel<scalar_t>
-            <<<shape.blocks, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
+            <<<shape.grid, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
                 dv_c.const_data_ptr<scalar_t>(),
                 dpairs.mutable_data_ptr<scalar_t>(), N, R, K,
                 static_cast<at::opmath_type<scalar_t>>(scale));

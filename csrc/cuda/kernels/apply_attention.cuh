@@ -6,22 +6,32 @@
 #pragma once
 
 #include <ATen/OpMathType.h>
+#include <ATen/cuda/detail/IntegerDivider.cuh>
 
 #include "../../op_checks.h"
-#include "block_sum.cuh"
 #include "column_tiles.cuh"
+#include "row_tiles.cuh"
 
 namespace cosam::cuda {
 
-inline LaunchShape apply_attention_launch(
-    const AttentionBatch& ab, int64_t max_blocks = kMaxBlocks) {
-  return grid_stride_launch(
-      ab.clips * ab.frames * ab.channels * ab.positions, max_blocks);
+// A frame's clip, frame / N, by a multiply-high and a shift rather than a
+// division (for frames up to INT32_MAX).
+using ClipOf = at::cuda::detail::IntDivider<unsigned int>;
+
+// op names the op in the message.
+inline ClipOf clip_of(const AttentionBatch& ab, const char* op) {
+  TORCH_CHECK(
+      ab.frames <= std::numeric_limits<int32_t>::max() &&
+          ab.clips * ab.frames <= std::numeric_limits<int32_t>::max(),
+      op, ": x has too many frames (", ab.clips * ab.frames,
+      " in clips of ", ab.frames, ")");
+  return ClipOf(static_cast<unsigned int>(ab.frames));
 }
 
-inline LaunchShape apply_attention_backward_rows_launch(const AttentionBatch& ab) {
-  return block_per_row_launch(
-      ab.clips * ab.frames * ab.channels, "cosam::apply_attention_backward");
+// The forward and the backward's rows kernel: row tiles.
+inline LaunchShape apply_attention_rows_launch(
+    const AttentionBatch& ab, int64_t max_blocks = kMaxBlocks) {
+  return row_tile_launch(ab.clips * ab.frames, ab.channels, ab.positions, max_blocks);
 }
 
 inline LaunchShape apply_attention_backward_positions_launch(const AttentionBatch& ab) {
@@ -29,47 +39,60 @@ inline LaunchShape apply_attention_backward_positions_launch(const AttentionBatc
       ab.clips * ab.frames, ab.positions, "cosam::apply_attention_backward");
 }
 
+// 1 + c for a row: the channel mask of its clip and channel.
+template <typename scalar_t>
+__device__ inline at::opmath_type<scalar_t> channel_scale(
+    const scalar_t* c, const ClipOf& clip, const TileRow& at, int64_t C) {
+  const int64_t clip_index = clip.div(static_cast<unsigned int>(at.frame));
+  return at::opmath_type<scalar_t>(1) +
+      static_cast<at::opmath_type<scalar_t>>(c[clip_index * C + at.channel]);
+}
+
+// Row tiles over the (frame, channel) rows.
 template <typename scalar_t>
 __global__ void apply_attention_kernel(
     const scalar_t* __restrict__ x, const scalar_t* __restrict__ s,
     const scalar_t* __restrict__ c, scalar_t* __restrict__ out,
-    AttentionBatch ab) {
+    AttentionBatch ab, ClipOf clip) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t P = ab.positions, C = ab.channels;
-  const int64_t total = ab.clips * ab.frames * C * P;
-  for (int64_t i = first_element(); i < total; i += grid_stride()) {
-    const int64_t row = i / P, frame = row / C;
-    const acc_t scale =
-        acc_t(1) + static_cast<acc_t>(c[(frame / ab.frames) * C + row % C]);
-    out[i] = static_cast<scalar_t>(
-        static_cast<acc_t>(x[i]) * static_cast<acc_t>(s[frame * P + i % P]) *
-        scale);
-  }
+  for_each_row(ab.clips * ab.frames, C, [&](const TileRow& at) {
+    if (!at.valid) return;
+    const int64_t row = at.frame * C + at.channel;
+    const acc_t scale = channel_scale(c, clip, at, C);
+    for (int64_t p = threadIdx.x; p < P; p += blockDim.x) {
+      out[row * P + p] = static_cast<scalar_t>(
+          static_cast<acc_t>(x[row * P + p]) * static_cast<acc_t>(s[at.frame * P + p]) * scale);
+    }
+  });
 }
 
-// One block per (frame, channel) row: writes dx for the row and the row's
-// share of dc, sum_p g x s, into dc_rows.
+// Row tiles over the (frame, channel) rows: writes dx for the row and the
+// row's share of dc, sum_p g x s, into dc_rows.
 template <typename scalar_t>
 __global__ void apply_attention_backward_rows_kernel(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
     const scalar_t* __restrict__ s, const scalar_t* __restrict__ c,
     scalar_t* __restrict__ dx, at::opmath_type<scalar_t>* __restrict__ dc_rows,
-    AttentionBatch ab) {
+    AttentionBatch ab, ClipOf clip) {
   using acc_t = at::opmath_type<scalar_t>;
   __shared__ acc_t partial[kThreads];
   const int64_t P = ab.positions, C = ab.channels;
-  const int64_t row = blockIdx.x, frame = row / C;
-  const acc_t scale =
-      acc_t(1) + static_cast<acc_t>(c[(frame / ab.frames) * C + row % C]);
-  acc_t dc_part = 0;
-  for (int64_t p = threadIdx.x; p < P; p += kThreads) {
-    const acc_t gv = static_cast<acc_t>(g[row * P + p]);
-    const acc_t sv = static_cast<acc_t>(s[frame * P + p]);
-    dx[row * P + p] = static_cast<scalar_t>(gv * sv * scale);
-    dc_part += gv * static_cast<acc_t>(x[row * P + p]) * sv;
-  }
-  const acc_t total = block_sum(dc_part, partial);
-  if (threadIdx.x == 0) dc_rows[row] = total;
+  for_each_row(ab.clips * ab.frames, C, [&](const TileRow& at) {
+    const int64_t row = at.frame * C + at.channel;
+    // Rows past the last channel read nothing but join the sum.
+    const int64_t positions = at.valid ? P : 0;
+    const acc_t scale = at.valid ? channel_scale(c, clip, at, C) : acc_t(0);
+    acc_t dc_part = 0;
+    for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {
+      const acc_t gv = static_cast<acc_t>(g[row * P + p]);
+      const acc_t sv = static_cast<acc_t>(s[at.frame * P + p]);
+      dx[row * P + p] = static_cast<scalar_t>(gv * sv * scale);
+      dc_part += gv * static_cast<acc_t>(x[row * P + p]) * sv;
+    }
+    const acc_t total = row_sum(dc_part, partial);
+    if (at.valid && threadIdx.x == 0) dc_rows[row] = total;
+  });
 }
 
 // Column tiles over the frames: ds = sum over channels of g x (1 + c), each

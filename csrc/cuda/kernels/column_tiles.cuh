@@ -24,7 +24,7 @@ inline LaunchShape column_tile_launch(int64_t maps, int64_t positions, const cha
       blocks <= std::numeric_limits<int32_t>::max(), op,
       ": x has too many frames and positions for one grid (", maps,
       " frames of ", positions, " positions)");
-  return {blocks, dim3(kCols, kRows)};
+  return {dim3(static_cast<unsigned>(blocks)), dim3(kCols, kRows)};
 }
 
 // This thread's frame and position in a column-tile launch over maps of P

@@ -12,33 +12,28 @@
 
 namespace cosam::cuda {
 
-// Threads of a 1-D block; block_sum's tree halves it, so a power of two.
+// Threads of a block; the row reductions' trees halve a row of it, so a
+// power of two.
 constexpr int kThreads = 256;
 static_assert(kThreads > 0 && (kThreads & (kThreads - 1)) == 0,
-              "block_sum needs a power-of-two block");
+              "row_sum needs power-of-two rows");
 // More blocks than this would only wait for a free SM; grid-stride loops
 // cover the rest. The harness passes a lower cap to make those loops wrap.
 constexpr int64_t kMaxBlocks = 65536;
+// CUDA's limit on a grid's y (and z) extent.
+constexpr int64_t kMaxGridY = 65535;
 
 struct LaunchShape {
-  int64_t blocks;  // a 1-D grid
+  dim3 grid;
   dim3 threads;
+  int64_t blocks() const { return int64_t{grid.x} * grid.y * grid.z; }
 };
 
 // One thread per element, in grid-stride loops.
 inline LaunchShape grid_stride_launch(
     int64_t elements, int64_t max_blocks = kMaxBlocks) {
-  return {std::min((elements + kThreads - 1) / kThreads, max_blocks),
-          dim3(kThreads)};
-}
-
-// One block of kThreads per row (reduced with block_sum); op names the op
-// in the message.
-inline LaunchShape block_per_row_launch(int64_t rows, const char* op) {
-  TORCH_CHECK(
-      rows <= std::numeric_limits<int32_t>::max(), op, ": x has too many ",
-      "(frame, channel) rows for one grid: ", rows);
-  return {rows, dim3(kThreads)};
+  const int64_t blocks = std::min((elements + kThreads - 1) / kThreads, max_blocks);
+  return {dim3(static_cast<unsigned>(blocks)), dim3(kThreads)};
 }
 
 __device__ inline int64_t first_element() {

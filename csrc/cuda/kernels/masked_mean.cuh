@@ -6,33 +6,38 @@
 
 #include <ATen/OpMathType.h>
 
-#include "block_sum.cuh"
 #include "column_tiles.cuh"
+#include "row_tiles.cuh"
 
 namespace cosam::cuda {
 
-inline LaunchShape masked_mean_launch(int64_t frames, int64_t C) {
-  return block_per_row_launch(frames * C, "cosam::masked_mean");
+inline LaunchShape masked_mean_launch(
+    int64_t frames, int64_t C, int64_t P, int64_t max_blocks = kMaxBlocks) {
+  return row_tile_launch(frames, C, P, max_blocks);
 }
 
 inline LaunchShape masked_mean_backward_launch(int64_t frames, int64_t P) {
   return column_tile_launch(frames, P, "cosam::masked_mean_backward");
 }
 
-// One block per (frame, channel) row.
+// Row tiles over the (frame, channel) rows.
 template <typename scalar_t>
 __global__ void masked_mean_kernel(
     const scalar_t* __restrict__ x, const scalar_t* __restrict__ s,
-    scalar_t* __restrict__ out, int64_t C, int64_t P) {
+    scalar_t* __restrict__ out, int64_t frames, int64_t C, int64_t P) {
   using acc_t = at::opmath_type<scalar_t>;
   __shared__ acc_t partial[kThreads];
-  const int64_t row = blockIdx.x, frame = row / C;
-  acc_t sum = 0;
-  for (int64_t p = threadIdx.x; p < P; p += kThreads) {
-    sum += static_cast<acc_t>(x[row * P + p]) * static_cast<acc_t>(s[frame * P + p]);
-  }
-  const acc_t total = block_sum(sum, partial);
-  if (threadIdx.x == 0) out[row] = static_cast<scalar_t>(total / P);
+  for_each_row(frames, C, [&](const TileRow& at) {
+    const int64_t row = at.frame * C + at.channel;
+    // Rows past the last channel read nothing but join the sum.
+    const int64_t positions = at.valid ? P : 0;
+    acc_t sum = 0;
+    for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {
+      sum += static_cast<acc_t>(x[row * P + p]) * static_cast<acc_t>(s[at.frame * P + p]);
+    }
+    const acc_t total = row_sum(sum, partial);
+    if (at.valid && threadIdx.x == 0) out[row] = static_cast<scalar_t>(total / P);
+  });
 }
 
 // Column tiles over the frames: each thread walks every kRows-th channel of

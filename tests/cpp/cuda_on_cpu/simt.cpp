@@ -205,9 +205,12 @@ std::vector<int64_t> ordered(int64_t count, Order order, uint64_t seed) {
   return indices;
 }
 
-// Runs one block on this OS thread; returns what went wrong, or "".
+// Runs block number `block` (x fastest, as CUDA numbers them) of the grid
+// grid_shape_now on this OS thread; returns what went wrong, or "".
 std::string run_block(Worker& worker, int64_t block, int threads, const Options& options) {
-  block_index_now = dim3(static_cast<unsigned>(block));
+  const dim3& grid = grid_shape_now;
+  block_index_now = dim3(static_cast<unsigned>(block % grid.x), static_cast<unsigned>(block / grid.x % grid.y),
+                         static_cast<unsigned>(block / (int64_t{grid.x} * grid.y)));
   for (int t = 0; t < threads; ++t) {
     Fiber& fiber = *worker.fibers[t];
     const dim3& shape = block_shape_now;
@@ -266,14 +269,18 @@ const char* name_of(Order order) {
   return "?";
 }
 
-void launch(const std::string& kernel, int64_t blocks, dim3 threads,
+void launch(const std::string& kernel, dim3 grid, dim3 threads,
             const std::function<void()>& body, const Options& options) {
   const unsigned per_block = threads.x * threads.y * threads.z;
   if (per_block == 0 || per_block > kMaxThreadsPerBlock) {
     throw std::runtime_error(kernel + ": a block of " + std::to_string(per_block) + " threads");
   }
-  if (blocks <= 0 || blocks > std::numeric_limits<int32_t>::max()) {
-    throw std::runtime_error(kernel + ": a grid of " + std::to_string(blocks) + " blocks");
+  // CUDA's limits on a grid's extents.
+  const int64_t blocks = int64_t{grid.x} * grid.y * grid.z;
+  if (blocks == 0 || grid.x > static_cast<unsigned>(std::numeric_limits<int32_t>::max()) || grid.y > 65535 ||
+      grid.z > 65535) {
+    throw std::runtime_error(kernel + ": a grid of " + std::to_string(grid.x) + "x" + std::to_string(grid.y) +
+                             "x" + std::to_string(grid.z) + " blocks");
   }
   const auto order = ordered(blocks, options.order, options.seed);
   std::atomic<int64_t> next{0};
@@ -291,7 +298,7 @@ void launch(const std::string& kernel, int64_t blocks, dim3 threads,
 #endif
     this_worker = &worker;
     block_shape_now = threads;
-    grid_shape_now = dim3(static_cast<unsigned>(blocks));
+    grid_shape_now = grid;
     for (int64_t i; (i = next.fetch_add(1)) < blocks;) {
       const std::string problem = run_block(worker, order[i], per_block, options);
       if (!problem.empty()) {

@@ -69,12 +69,12 @@ struct Options {
 
 const char* name_of(Order order);
 
-// Runs body() once per thread of a grid of `blocks` 1-D blocks of shape
+// Runs body() once per thread of a grid of shape `grid` of blocks of shape
 // `threads`, with threadIdx, blockIdx, blockDim and gridDim set; throws
-// std::runtime_error naming `kernel` if a block's threads pass different
-// numbers of barriers.
+// std::runtime_error naming `kernel` if the grid is empty or past CUDA's
+// limits, or if a block's threads pass different numbers of barriers.
 void launch(
-    const std::string& kernel, int64_t blocks, dim3 threads,
+    const std::string& kernel, dim3 grid, dim3 threads,
     const std::function<void()>& body, const Options& options);
 
 }  // namespace simt

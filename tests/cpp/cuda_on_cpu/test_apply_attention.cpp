@@ -24,9 +24,10 @@ std::vector<Tensor> apply_attention_on_simt(
   const scalar_t* s_data = s.const_data_ptr<scalar_t>();
   const scalar_t* c_data = c.const_data_ptr<scalar_t>();
   scalar_t* out_data = out.mutable_data_ptr<scalar_t>();
-  const auto shape = cosam::cuda::apply_attention_launch(ab, run.max_blocks);
-  simt::launch("apply_attention_kernel", shape.blocks, shape.threads, [&] {
-    cosam::cuda::apply_attention_kernel<scalar_t>(x_data, s_data, c_data, out_data, ab);
+  const auto shape = cosam::cuda::apply_attention_rows_launch(ab, run.max_blocks);
+  const auto clip = cosam::cuda::clip_of(ab, "apply_attention");
+  simt::launch("apply_attention_kernel", shape.grid, shape.threads, [&] {
+    cosam::cuda::apply_attention_kernel<scalar_t>(x_data, s_data, c_data, out_data, ab, clip);
   }, run.options);
   return {out};
 }
@@ -48,13 +49,14 @@ std::vector<Tensor> apply_attention_backward_on_simt(
   scalar_t* dx_data = dx.mutable_data_ptr<scalar_t>();
   scalar_t* ds_data = ds.mutable_data_ptr<scalar_t>();
   acc_t* dc_rows_data = dc_rows.mutable_data_ptr<acc_t>();
-  const auto rows = cosam::cuda::apply_attention_backward_rows_launch(ab);
-  simt::launch("apply_attention_backward_rows_kernel", rows.blocks, rows.threads, [&] {
+  const auto rows = cosam::cuda::apply_attention_rows_launch(ab, run.max_blocks);
+  const auto clip = cosam::cuda::clip_of(ab, "apply_attention_backward");
+  simt::launch("apply_attention_backward_rows_kernel", rows.grid, rows.threads, [&] {
     cosam::cuda::apply_attention_backward_rows_kernel<scalar_t>(
-        g_data, x_data, s_data, c_data, dx_data, dc_rows_data, ab);
+        g_data, x_data, s_data, c_data, dx_data, dc_rows_data, ab, clip);
   }, run.options);
   const auto positions = cosam::cuda::apply_attention_backward_positions_launch(ab);
-  simt::launch("apply_attention_backward_positions_kernel", positions.blocks, positions.threads, [&] {
+  simt::launch("apply_attention_backward_positions_kernel", positions.grid, positions.threads, [&] {
     cosam::cuda::apply_attention_backward_positions_kernel<scalar_t>(g_data, x_data, c_data, ds_data, ab);
   }, run.options);
   return {dx, ds, dc_rows.sum(1).to(dtype_of<scalar_t>())};
@@ -81,9 +83,10 @@ void check_shape(const Shape& shape) {
              {forward.call(x.to(ref), s.to(ref), c.to(ref), shape.frames)}, Grid::grid_stride, permute,
              [&](const Run& run) { return apply_attention_on_simt<scalar_t>(x, s, c, ab, run); });
   const auto [dx, ds, dc] = backward.call(g.to(ref), x.to(ref), s.to(ref), c.to(ref), shape.frames);
-  // Both kernels of the backward: per row (dx, dc) and column tiles (ds).
+  // Both kernels of the backward: row tiles (dx, dc; they wrap under a
+  // lower cap) and column tiles (ds).
   check_runs("apply_attention_backward kernels " + shape.name(), {"dx", "ds", "dc"}, {dx, ds, dc},
-             Grid::covering, permute,
+             Grid::grid_stride, permute,
              [&](const Run& run) { return apply_attention_backward_on_simt<scalar_t>(g, x, s, c, ab, run); });
 }
 
@@ -93,9 +96,8 @@ const Register apply_attention_case("apply_attention", [] {
     for_each_dtype([&]<typename scalar_t>() { check_shape<scalar_t>(shape); });
   }
   const AttentionBatch empty{0, 3, 9, 33};
-  if (cosam::cuda::apply_attention_launch(empty).blocks != 0 ||
-      cosam::cuda::apply_attention_backward_rows_launch(empty).blocks != 0 ||
-      cosam::cuda::apply_attention_backward_positions_launch(empty).blocks != 0) {
+  if (cosam::cuda::apply_attention_rows_launch(empty).blocks() != 0 ||
+      cosam::cuda::apply_attention_backward_positions_launch(empty).blocks() != 0) {
     fail("apply_attention launches: an empty batch has blocks");
   }
 });

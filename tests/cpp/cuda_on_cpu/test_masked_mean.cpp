@@ -17,9 +17,9 @@ std::vector<Tensor> masked_mean_on_simt(const Tensor& x, const Tensor& s, const 
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   const scalar_t* s_data = s.const_data_ptr<scalar_t>();
   scalar_t* out_data = out.mutable_data_ptr<scalar_t>();
-  const auto shape = cosam::cuda::masked_mean_launch(frames, C);
-  simt::launch("masked_mean_kernel", shape.blocks, shape.threads, [&] {
-    cosam::cuda::masked_mean_kernel<scalar_t>(x_data, s_data, out_data, C, P);
+  const auto shape = cosam::cuda::masked_mean_launch(frames, C, P, run.max_blocks);
+  simt::launch("masked_mean_kernel", shape.grid, shape.threads, [&] {
+    cosam::cuda::masked_mean_kernel<scalar_t>(x_data, s_data, out_data, frames, C, P);
   }, run.options);
   return {out};
 }
@@ -36,7 +36,7 @@ std::vector<Tensor> masked_mean_backward_on_simt(
   scalar_t* dx_data = dx.mutable_data_ptr<scalar_t>();
   scalar_t* ds_data = ds.mutable_data_ptr<scalar_t>();
   const auto shape = cosam::cuda::masked_mean_backward_launch(frames, P);
-  simt::launch("masked_mean_backward_kernel", shape.blocks, shape.threads, [&] {
+  simt::launch("masked_mean_backward_kernel", shape.grid, shape.threads, [&] {
     cosam::cuda::masked_mean_backward_kernel<scalar_t>(g_data, x_data, s_data, dx_data, ds_data, C, P);
   }, run.options);
   return {dx, ds};
@@ -57,7 +57,7 @@ void check_shape(const Shape& shape) {
       .findSchemaOrThrow("cosam::masked_mean_backward", "")
       .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&)>();
   check_runs("masked_mean_kernel " + shape.name(), {"out"}, {forward.call(x.to(ref), s.to(ref))},
-             Grid::covering, permute,
+             Grid::grid_stride, permute,
              [&](const Run& run) { return masked_mean_on_simt<scalar_t>(x, s, run); });
   const auto [dx, ds] = backward.call(g.to(ref), x.to(ref), s.to(ref));
   check_runs("masked_mean_backward_kernel " + shape.name(), {"dx", "ds"}, {dx, ds},
@@ -70,8 +70,8 @@ const Register masked_mean_case("masked_mean", [] {
   for (const auto& shape : sweep(/*min_channels=*/1)) {
     for_each_dtype([&]<typename scalar_t>() { check_shape<scalar_t>(shape); });
   }
-  if (cosam::cuda::masked_mean_launch(0, 9).blocks != 0 ||
-      cosam::cuda::masked_mean_backward_launch(0, 33).blocks != 0) {
+  if (cosam::cuda::masked_mean_launch(0, 9, 33).blocks() != 0 ||
+      cosam::cuda::masked_mean_backward_launch(0, 33).blocks() != 0) {
     fail("masked_mean launches: an empty batch has blocks");
   }
 });

@@ -28,7 +28,7 @@ std::vector<Tensor> normalize_on_simt(const Tensor& x, const FrameBatch& fb, con
   acc_t* mean_data = mean.mutable_data_ptr<acc_t>();
   acc_t* stdev_data = stdev.mutable_data_ptr<acc_t>();
   const auto shape = cosam::cuda::normalize_launch(fb);
-  simt::launch("normalize_kernel", shape.blocks, shape.threads, [&] {
+  simt::launch("normalize_kernel", shape.grid, shape.threads, [&] {
     cosam::cuda::normalize_kernel<scalar_t>(x_data, z_data, mean_data, stdev_data, fb, acc_t(kEps));
   }, run.options);
   return {z, mean, stdev};
@@ -46,7 +46,7 @@ std::vector<Tensor> normalize_backward_on_simt(
   const acc_t* stdev_data = stdev.const_data_ptr<acc_t>();
   scalar_t* dx_data = dx.mutable_data_ptr<scalar_t>();
   const auto shape = cosam::cuda::normalize_launch(fb);
-  simt::launch("normalize_backward_kernel", shape.blocks, shape.threads, [&] {
+  simt::launch("normalize_backward_kernel", shape.grid, shape.threads, [&] {
     cosam::cuda::normalize_backward_kernel<scalar_t>(
         dz_data, x_data, mean_data, stdev_data, dx_data, fb, acc_t(kEps));
   }, run.options);
@@ -105,7 +105,7 @@ const Register normalize_case("normalize", [] {
   }
   for (const auto& shape : sweep(/*min_channels=*/2)) check_near_constant_backward(shape);
   // An empty batch launches nothing (the launcher returns first).
-  if (cosam::cuda::normalize_launch(frames_of({0, 3, 9, 11, 3})).blocks != 0) {
+  if (cosam::cuda::normalize_launch(frames_of({0, 3, 9, 11, 3})).blocks() != 0) {
     fail("normalize_launch: an empty batch has blocks");
   }
 });

@@ -21,7 +21,7 @@ std::vector<Tensor> slot_sums_on_simt(const Tensor& pairs, double scale, const R
   const scalar_t* pairs_data = pairs.const_data_ptr<scalar_t>();
   scalar_t* v_data = v.mutable_data_ptr<scalar_t>();
   const auto shape = cosam::cuda::slot_sums_launch(R, K, run.max_blocks);
-  simt::launch("slot_sums_kernel", shape.blocks, shape.threads, [&] {
+  simt::launch("slot_sums_kernel", shape.grid, shape.threads, [&] {
     cosam::cuda::slot_sums_kernel<scalar_t>(pairs_data, v_data, N, R, K, acc_t(scale));
   }, run.options);
   return {v};
@@ -35,7 +35,7 @@ std::vector<Tensor> slot_sums_backward_on_simt(const Tensor& dv, double scale, c
   const scalar_t* dv_data = dv.const_data_ptr<scalar_t>();
   scalar_t* dpairs_data = dpairs.mutable_data_ptr<scalar_t>();
   const auto shape = cosam::cuda::slot_sums_launch(R, K, run.max_blocks);
-  simt::launch("slot_sums_backward_kernel", shape.blocks, shape.threads, [&] {
+  simt::launch("slot_sums_backward_kernel", shape.grid, shape.threads, [&] {
     cosam::cuda::slot_sums_backward_kernel<scalar_t>(dv_data, dpairs_data, N, R, K, acc_t(scale));
   }, run.options);
   return {dpairs};
@@ -67,7 +67,7 @@ const Register slot_sums_case("slot_sums", [] {
   for (const auto& shape : sweep(/*min_channels=*/2)) {
     for_each_dtype([&]<typename scalar_t>() { check_shape<scalar_t>(shape); });
   }
-  if (cosam::cuda::slot_sums_launch(0, kOut).blocks != 0) {
+  if (cosam::cuda::slot_sums_launch(0, kOut).blocks() != 0) {
     fail("slot_sums_launch: an empty batch has blocks");
   }
 });

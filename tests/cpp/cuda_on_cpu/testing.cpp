@@ -49,9 +49,8 @@ std::string Shape::name() const {
 
 std::vector<Shape> sweep(int64_t min_channels) {
   const Shape base{1, 3, 9, 11, 3};
-  // P = 391 > 256: each thread of a row block reads two positions, and every
-  // one of block_sum's 256 slots holds data (with P <= 128 the upper half
-  // holds zeros whatever the barriers do).
+  // P = 391 > 256: a row tile of one row of 256 threads, some reading two
+  // positions.
   const Shape long_rows{1, 2, 3, 23, 17};
   if (settings().quick) {
     return {base, {1, 2, 2, 1, 1}, {3, 8, 7, 11, 7}, {3, 2, 33, 8, 4}, long_rows};
@@ -112,7 +111,7 @@ std::vector<Run> permuted_runs() {
 
 std::vector<Run> wrapping_runs() {
   std::vector<Run> runs;
-  for (int64_t cap : {1, 3}) {
+  for (int64_t cap : {1, 3, 5}) {
     Run run = forward_run();
     run.max_blocks = cap;
     runs.push_back(run);

@@ -61,7 +61,11 @@ struct Run {
 Run forward_run();
 // Reverse and two shuffled orders, with settings().workers OS threads.
 std::vector<Run> permuted_runs();
-// Grids of 1 and 3 blocks for the grid-stride kernels.
+// Grids capped at 1, 3 and 5 blocks for the grid-stride kernels: 1 loops
+// over everything in one block; 3 makes row tiles of 3 or more channel
+// groups stride over them 3 at a time, and those of one group stride over
+// the frames 3 at a time; 5 makes those of two groups stride over the
+// frames 2 at a time.
 std::vector<Run> wrapping_runs();
 
 // Random inputs, reproducible per test: normal, or in (0, 1) for masks.
