@@ -15,11 +15,22 @@
 namespace cosam::cpu {
 namespace {
 
+// out = x s scale over one row of P positions.
+template <typename scalar_t>
+COSAM_CPU_CLONES void scale_row(
+    const scalar_t* __restrict__ x, const scalar_t* __restrict__ s,
+    at::opmath_type<scalar_t> scale, scalar_t* __restrict__ out, int64_t P) {
+  // float16 and bfloat16 are multiplied in float32, the others as they are.
+  using opmath_t = at::opmath_type<scalar_t>;
+  for (int64_t p = 0; p < P; ++p) {
+    out[p] = static_cast<scalar_t>(static_cast<opmath_t>(x[p]) * s[p] * scale);
+  }
+}
+
 template <typename scalar_t>
 void apply_attention_impl(
     const scalar_t* x, const scalar_t* s, const scalar_t* c, scalar_t* out,
     const AttentionBatch& ab) {
-  // float16 and bfloat16 are multiplied in float32, the others as they are.
   using opmath_t = at::opmath_type<scalar_t>;
   const int64_t C = ab.channels, P = ab.positions;
   at::parallel_for(
@@ -28,13 +39,24 @@ void apply_attention_impl(
           const int64_t frame = row / C, channel = row % C;
           const opmath_t scale =
               1 + static_cast<opmath_t>(c[(frame / ab.frames) * C + channel]);
-          const scalar_t* sf = s + frame * P;
-          for (int64_t p = 0; p < P; ++p) {
-            out[row * P + p] = static_cast<scalar_t>(
-                static_cast<opmath_t>(x[row * P + p]) * sf[p] * scale);
-          }
+          scale_row(x + row * P, s + frame * P, scale, out + row * P, P);
         }
       });
+}
+
+// One row of the backward: dx = g s scale, ds_frame += g x scale, and the
+// row's share of dc, sum_p g x s, returned.
+template <typename scalar_t, typename acc_t>
+COSAM_CPU_CLONES acc_t attention_backward_row(
+    const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
+    const scalar_t* __restrict__ s, acc_t scale, scalar_t* __restrict__ dx,
+    acc_t* __restrict__ ds_frame, int64_t P) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  for (int64_t p = 0; p < P; ++p) {
+    dx[p] = static_cast<scalar_t>(static_cast<opmath_t>(g[p]) * s[p] * scale);
+    ds_frame[p] += static_cast<acc_t>(g[p]) * x[p] * scale;
+  }
+  return lane_sum<acc_t>(P, [&](int64_t p) { return static_cast<acc_t>(g[p]) * x[p] * s[p]; });
 }
 
 // dx = g s (1 + c); ds[p] = sum over channels of g x (1 + c);
@@ -46,24 +68,14 @@ void apply_attention_backward_impl(
     const scalar_t* c, scalar_t* dx, scalar_t* ds, scalar_t* dc,
     const AttentionBatch& ab) {
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  using opmath_t = at::opmath_type<scalar_t>;
   const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
   std::vector<acc_t> dc_frames(ab.clips * N * C);
   for_each_frame_summing_positions<acc_t>(
       ab.clips * N, C, P, ds, [&](int64_t frame, int64_t channel, acc_t* ds_frame) {
         const int64_t row = frame * C + channel;
-        const scalar_t* sf = s + frame * P;
         const acc_t scale = 1 + static_cast<acc_t>(c[(frame / N) * C + channel]);
-        const scalar_t* gr = g + row * P;
-        const scalar_t* xr = x + row * P;
-        scalar_t* dxr = dx + row * P;
-        for (int64_t p = 0; p < P; ++p) {
-          dxr[p] = static_cast<scalar_t>(static_cast<opmath_t>(gr[p]) * sf[p] * scale);
-          ds_frame[p] += static_cast<acc_t>(gr[p]) * xr[p] * scale;
-        }
-        dc_frames[row] = lane_sum<acc_t>(P, [&](int64_t p) {
-          return static_cast<acc_t>(gr[p]) * xr[p] * sf[p];
-        });
+        dc_frames[row] = attention_backward_row(
+            g + row * P, x + row * P, s + frame * P, scale, dx + row * P, ds_frame, P);
       });
   for (int64_t clip = 0; clip < ab.clips; ++clip) {
     for (int64_t channel = 0; channel < C; ++channel) {

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <vector>
@@ -19,6 +20,24 @@ namespace cosam::cpu {
 #define COSAM_DISPATCH_CPU_TYPES(TYPE, NAME, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(                \
       at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)
+
+// A profiler event named "cosam::kernel::" NAME for a member of
+// Kernels<c10::kCPU>: where the CUDA backend launches one kernel, the CPU
+// profile shows one event, so that the launches of an op can be counted on
+// the CPU (tests/test_launches.py).
+#define COSAM_CPU_KERNEL_EVENT(NAME) \
+  RECORD_FUNCTION("cosam::kernel::" NAME, std::vector<c10::IValue>())
+
+// The inner loops of the CPU kernels, compiled for x86-64-v4 (AVX-512) and
+// x86-64-v3 (AVX2, FMA) beside the baseline, the loader choosing the clone
+// the machine runs: a build for every x86-64 machine (a wheel) still uses
+// the vector units of the one it runs on. Elsewhere, one version as built.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define COSAM_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define COSAM_CPU_CLONES
+#endif
 
 // Grain of a parallel_for over rows of P positions (one per frame and
 // channel): enough rows per task that a task amortises its start-up.

@@ -12,6 +12,16 @@
 namespace cosam::cpu {
 namespace {
 
+// sum_p x s over one row of P positions.
+template <typename scalar_t, typename acc_t>
+COSAM_CPU_CLONES acc_t masked_row_sum(
+    const scalar_t* __restrict__ x, const scalar_t* __restrict__ s, int64_t P) {
+  acc_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t p = 0; p < P; ++p) sum += static_cast<acc_t>(x[p]) * s[p];
+  return sum;
+}
+
 template <typename scalar_t>
 void masked_mean_impl(
     const scalar_t* x, const scalar_t* s, scalar_t* out, int64_t frames,
@@ -19,14 +29,21 @@ void masked_mean_impl(
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   at::parallel_for(0, frames * C, row_grain(P), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
-      const scalar_t* xr = x + row * P;
-      const scalar_t* sf = s + (row / C) * P;
-      acc_t sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t p = 0; p < P; ++p) sum += static_cast<acc_t>(xr[p]) * sf[p];
+      const acc_t sum = masked_row_sum<scalar_t, acc_t>(x + row * P, s + (row / C) * P, P);
       out[row] = static_cast<scalar_t>(sum / P);
     }
   });
+}
+
+// One row of the backward: dx = scale s, ds_frame += scale x.
+template <typename scalar_t, typename acc_t>
+COSAM_CPU_CLONES void masked_mean_backward_row(
+    const scalar_t* __restrict__ x, const scalar_t* __restrict__ s, acc_t scale,
+    scalar_t* __restrict__ dx, acc_t* __restrict__ ds_frame, int64_t P) {
+  for (int64_t p = 0; p < P; ++p) {
+    dx[p] = static_cast<scalar_t>(scale * s[p]);
+    ds_frame[p] += scale * x[p];
+  }
 }
 
 // dx = g s / P; ds[p] = sum over channels of g x[:, p] / P, in one pass.
@@ -38,14 +55,9 @@ void masked_mean_backward_impl(
   for_each_frame_summing_positions<acc_t>(
       frames, C, P, ds, [&](int64_t frame, int64_t channel, acc_t* ds_frame) {
         const int64_t row = frame * C + channel;
-        const acc_t scale = static_cast<acc_t>(g[row]) / P;
-        const scalar_t* sf = s + frame * P;
-        const scalar_t* xr = x + row * P;
-        scalar_t* dxr = dx + row * P;
-        for (int64_t p = 0; p < P; ++p) {
-          dxr[p] = static_cast<scalar_t>(scale * sf[p]);
-          ds_frame[p] += scale * xr[p];
-        }
+        masked_mean_backward_row(
+            x + row * P, s + frame * P, static_cast<acc_t>(g[row]) / P, dx + row * P,
+            ds_frame, P);
       });
 }
 

@@ -36,40 +36,50 @@ int64_t frame_major(const FrameBatch& fb, int64_t frame) {
   return (frame % fb.frames) * fb.clips + frame / fb.frames;
 }
 
+// One block of len <= kBlock positions of a frame: xf and zf point at its
+// first position of channel 0 (rows P apart), mean_out and stdev at its
+// first statistic.
+template <typename scalar_t>
+COSAM_CPU_CLONES void normalize_block(
+    const scalar_t* __restrict__ xf, scalar_t* __restrict__ zf,
+    scalar_t* __restrict__ mean_out, scalar_t* __restrict__ stdev, int64_t D,
+    int64_t P, int64_t len, double eps) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  acc_t mean[kBlock] = {}, inv[kBlock] = {};
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t j = 0; j < len; ++j) mean[j] += xf[d * P + j];
+  }
+  for (int64_t j = 0; j < len; ++j) mean[j] /= D;
+  // Two passes, as torch.std: the sum of squares of centred values.
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t j = 0; j < len; ++j) {
+      const acc_t c = xf[d * P + j] - mean[j];
+      inv[j] += c * c;
+    }
+  }
+  for (int64_t j = 0; j < len; ++j) {
+    const acc_t s = std::sqrt(inv[j] / (D - 1));
+    mean_out[j] = static_cast<scalar_t>(mean[j]);
+    stdev[j] = static_cast<scalar_t>(s);
+    inv[j] = acc_t(1) / (s + eps);
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t j = 0; j < len; ++j) {
+      zf[d * P + j] = static_cast<scalar_t>((xf[d * P + j] - mean[j]) * inv[j]);
+    }
+  }
+}
+
 template <typename scalar_t>
 void normalize_impl(
     const scalar_t* x, scalar_t* z, scalar_t* mean_out, scalar_t* stdev,
     const FrameBatch& fb, double eps) {
-  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const int64_t D = fb.channels, P = fb.positions;
   parallel_over_blocks(fb, [&](int64_t frame, int64_t p0, int64_t len) {
-    const scalar_t* xf = x + frame * D * P + p0;
     const int64_t fm = frame_major(fb, frame);
-    scalar_t* zf = z + fm * D * P + p0;
-    acc_t mean[kBlock] = {}, inv[kBlock] = {};
-    for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < len; ++j) mean[j] += xf[d * P + j];
-    }
-    for (int64_t j = 0; j < len; ++j) mean[j] /= D;
-    // Two passes, as torch.std: the sum of squares of centred values.
-    for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < len; ++j) {
-        const acc_t c = xf[d * P + j] - mean[j];
-        inv[j] += c * c;
-      }
-    }
-    for (int64_t j = 0; j < len; ++j) {
-      const acc_t s = std::sqrt(inv[j] / (D - 1));
-      mean_out[fm * P + p0 + j] = static_cast<scalar_t>(mean[j]);
-      stdev[fm * P + p0 + j] = static_cast<scalar_t>(s);
-      inv[j] = acc_t(1) / (s + eps);
-    }
-    for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < len; ++j) {
-        zf[d * P + j] =
-            static_cast<scalar_t>((xf[d * P + j] - mean[j]) * inv[j]);
-      }
-    }
+    normalize_block(
+        x + frame * D * P + p0, z + fm * D * P + p0, mean_out + fm * P + p0,
+        stdev + fm * P + p0, D, P, len, eps);
   });
 }
 
@@ -85,48 +95,58 @@ void normalize_impl(
 // backward measures it, shift = mean_d (x_d - mean), and centres with it:
 // the sums are taken against x - mean and corrected (gz - shift sum(dz)), so
 // that it costs no second pass over x.
+// One block of len <= kBlock positions of a frame, pointers as in
+// normalize_block (dzf, xf and dxf at channel 0, mean and stdev at the
+// block's first statistic).
+template <typename scalar_t>
+COSAM_CPU_CLONES void normalize_backward_block(
+    const scalar_t* __restrict__ dzf, const scalar_t* __restrict__ xf,
+    const scalar_t* __restrict__ mean, const scalar_t* __restrict__ stdev,
+    scalar_t* __restrict__ dxf, int64_t D, int64_t P, int64_t len, double eps) {
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  acc_t mu[kBlock], inv[kBlock], sum_dz[kBlock] = {}, sum_c[kBlock] = {},
+      gc[kBlock] = {}, mean_dz[kBlock], shift[kBlock], coef[kBlock];
+  for (int64_t j = 0; j < len; ++j) {
+    mu[j] = mean[j];
+    inv[j] = acc_t(1) / (stdev[j] + eps);
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t j = 0; j < len; ++j) {
+      const acc_t g = dzf[d * P + j];
+      const acc_t c = xf[d * P + j] - mu[j];
+      sum_dz[j] += g;
+      sum_c[j] += c;
+      gc[j] += g * c;
+    }
+  }
+  for (int64_t j = 0; j < len; ++j) {
+    const acc_t s = stdev[j];
+    mean_dz[j] = sum_dz[j] / D;
+    shift[j] = sum_c[j] / D;
+    // gz = sum_d dz_d (c_d - shift) a.
+    const acc_t gz = (gc[j] - shift[j] * sum_dz[j]) * inv[j];
+    // z_d coef = (c_d - shift) inv coef: fold inv into the coefficient.
+    coef[j] = s > 0 ? gz / ((D - 1) * s) * inv[j] : acc_t(0);
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    for (int64_t j = 0; j < len; ++j) {
+      dxf[d * P + j] = static_cast<scalar_t>(
+          inv[j] * (dzf[d * P + j] - mean_dz[j]) -
+          ((xf[d * P + j] - mu[j]) - shift[j]) * coef[j]);
+    }
+  }
+}
+
 template <typename scalar_t>
 void normalize_backward_impl(
     const scalar_t* dz, const scalar_t* x, const scalar_t* mean,
     const scalar_t* stdev, scalar_t* dx, const FrameBatch& fb, double eps) {
-  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const int64_t D = fb.channels, P = fb.positions;
   parallel_over_blocks(fb, [&](int64_t frame, int64_t p0, int64_t len) {
     const int64_t fm = frame_major(fb, frame);
-    const scalar_t* dzf = dz + fm * D * P + p0;
-    const scalar_t* xf = x + frame * D * P + p0;
-    scalar_t* dxf = dx + frame * D * P + p0;
-    acc_t mu[kBlock], inv[kBlock], sum_dz[kBlock] = {}, sum_c[kBlock] = {},
-        gc[kBlock] = {}, mean_dz[kBlock], shift[kBlock], coef[kBlock];
-    for (int64_t j = 0; j < len; ++j) {
-      mu[j] = mean[fm * P + p0 + j];
-      inv[j] = acc_t(1) / (stdev[fm * P + p0 + j] + eps);
-    }
-    for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < len; ++j) {
-        const acc_t g = dzf[d * P + j];
-        const acc_t c = xf[d * P + j] - mu[j];
-        sum_dz[j] += g;
-        sum_c[j] += c;
-        gc[j] += g * c;
-      }
-    }
-    for (int64_t j = 0; j < len; ++j) {
-      const acc_t s = stdev[fm * P + p0 + j];
-      mean_dz[j] = sum_dz[j] / D;
-      shift[j] = sum_c[j] / D;
-      // gz = sum_d dz_d (c_d - shift) a.
-      const acc_t gz = (gc[j] - shift[j] * sum_dz[j]) * inv[j];
-      // z_d coef = (c_d - shift) inv coef: fold inv into the coefficient.
-      coef[j] = s > 0 ? gz / ((D - 1) * s) * inv[j] : acc_t(0);
-    }
-    for (int64_t d = 0; d < D; ++d) {
-      for (int64_t j = 0; j < len; ++j) {
-        dxf[d * P + j] = static_cast<scalar_t>(
-            inv[j] * (dzf[d * P + j] - mean_dz[j]) -
-            ((xf[d * P + j] - mu[j]) - shift[j]) * coef[j]);
-      }
-    }
+    normalize_backward_block(
+        dz + fm * D * P + p0, x + frame * D * P + p0, mean + fm * P + p0,
+        stdev + fm * P + p0, dx + frame * D * P + p0, D, P, len, eps);
   });
 }
 
@@ -138,6 +158,7 @@ namespace cosam {
 template <>
 std::tuple<at::Tensor, at::Tensor, at::Tensor> Kernels<c10::kCPU>::normalize(
     const at::Tensor& x, const FrameBatch& fb, double eps) {
+  COSAM_CPU_KERNEL_EVENT("normalize");
   check_dtype(x, "x", "CPU");
   auto z = at::empty({fb.frames, fb.clips, fb.channels, fb.positions},
                      x.options());
@@ -156,6 +177,7 @@ template <>
 at::Tensor Kernels<c10::kCPU>::normalize_backward(
     const at::Tensor& dz, const at::Tensor& x, const at::Tensor& mean,
     const at::Tensor& stdev, const FrameBatch& fb, double eps) {
+  COSAM_CPU_KERNEL_EVENT("normalize_backward");
   check_dtype(dz, "grad", "CPU");
   auto dx = at::empty(x.sizes(), x.options());
   const auto dz_c = dz.contiguous();

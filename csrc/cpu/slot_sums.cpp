@@ -100,6 +100,7 @@ namespace cosam {
 
 template <>
 at::Tensor Kernels<c10::kCPU>::slot_sums(const at::Tensor& pairs, double scale) {
+  COSAM_CPU_KERNEL_EVENT("slot_sums");
   const int64_t N = pairs.size(0), R = pairs.size(2), K = pairs.size(3);
   auto v = at::empty({N, R, K}, pairs.options());
   const auto pairs_c = pairs.contiguous();
@@ -114,6 +115,7 @@ at::Tensor Kernels<c10::kCPU>::slot_sums(const at::Tensor& pairs, double scale) 
 template <>
 at::Tensor Kernels<c10::kCPU>::slot_sums_backward(
     const at::Tensor& dv, double scale) {
+  COSAM_CPU_KERNEL_EVENT("slot_sums_backward");
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
   const auto dv_c = dv.contiguous();
   auto dpairs = at::empty({N, 2, R, K}, dv.options());
