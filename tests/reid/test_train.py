@@ -184,6 +184,7 @@ def test_warm_up_then_cosine_and_the_epoch_line(tmp_path, capsys):
     (["train.warmup_epochs=2"], [0.5, 1, 0.1, 0.1, 0.01]),
     (["train.lr_schedule=cosine"], [1, (1 + math.cos(math.pi / 5)) / 2, (1 + math.cos(2 * math.pi / 5)) / 2,
                                     (1 + math.cos(3 * math.pi / 5)) / 2, (1 + math.cos(4 * math.pi / 5)) / 2]),
+    (["train.lr_schedule=cosine", "train.warmup_epochs=2"], [0.5, 1, 1, 0.75, 0.25]),  # cos(pi/3), cos(2pi/3)
 ])
 def test_learning_rate_factors(tmp_path, overrides, factors):
     train_settings = tiny_config(tmp_path, "train.epochs=5", "train.lr_step_size=2", *overrides).train

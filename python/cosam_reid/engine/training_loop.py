@@ -163,9 +163,6 @@ class Trainer:
         if resumed:
             self.load_checkpoint(self.checkpoint_path)
             self._say(self._resume_notice())
-            if self.progress.epoch >= self.epochs:
-                self._say(self._closing_line())
-                return
         self._started_from, self._anew, self._metrics = dataclasses.replace(self.progress), not resumed, None
         started, epochs_run = time.monotonic(), 0
         try:
