@@ -275,31 +275,26 @@ def launches(s, dtype):
     x, xd, xs = F * C * P * e, F * D * P * e, F * P * e  # the layer's x, the reduced x, a mask
     v, logits, weights = F * D * K * e, F * K * P * e, (N - 1) * K * P * e
     stats = 2 * F * P * 4  # mean and stdev
-    # Frame m's slot weights: K rows at the clip's ends, 2K between.
-    counts = [K if m in (0, N - 1) else 2 * K for m in range(N)]
+    # One slot: [Z_s; Z_{s+1}] (2BD, P) by W_s^T (P, K); each dZ slot call one plane (BD, K) by W_s.
+    slot = (2 * BD * P + K * P + 2 * BD * K) * e
+    dz_slot = (BD * K + K * P + 2 * BD * P) * e
     return {
         "ncc_summary": [
             column_tiles("normalize_kernel", "normalize_kernel", 2 * xd + stats, F, P, D),
-            Aten("weight rows by slot (copy)", 2 * weights),
-            Gemm("slot GEMMs Z_m W_s^T", [(BD, n, P, 1, (BD * P + n * P + BD * n) * e) for n in counts]),
+            Gemm("slot GEMM [Z_s; Z_s+1] W_s^T", [(2 * BD, K, P, N - 1, (N - 1) * slot)]),
             grid_stride("slot_sums_kernel", "slot_sums_kernel", 2 * (N - 1) * BD * K * e + v, BD * K, N - 1),
-            Aten("bias into the logits (copy)", logits),
-            Gemm("own-frame GEMM V_n^T Z_n", [(K, P, D, F, xd + v + 2 * logits)]),
-            Aten("logits to clip-major (copy)", 2 * logits),
+            Gemm("own-frame GEMM V_n^T Z_n", [(K, P, D, F, xd + v + logits)]),
+            Aten("bias add into clip-major logits (add)", 2 * logits),
         ],
         "ncc_summary_backward": [
-            Aten("zero gradient of v (autograd)", v),
             column_tiles("normalize_kernel (z again)", "normalize_kernel", 2 * xd + stats, F, P, D),
-            Aten("weight rows by slot (copy)", 2 * weights),
             Aten("gradient to frame-major (copy)", 2 * logits),
             Aten("bias gradient (sum)", logits),
             Gemm("dV GEMM Z_n G_n^T", [(D, K, P, F, xd + logits + v)]),
             grid_stride("slot_sums_backward_kernel", "slot_sums_backward_kernel", v + 2 * N * BD * K * e, BD * K, N),
-            Aten("zero dW (fill)", weights),
-            Gemm("dW slot GEMMs", [(n, P, BD, 1, (BD * n + BD * P + 2 * n * P) * e) for n in counts]),
-            Aten("weight gradient to (K, (N-1)P) (copy)", 2 * weights),
+            Gemm("dW slot GEMM", [(K, P, 2 * BD, N - 1, (N - 1) * slot)]),
             Gemm("dZ own-frame GEMM V_n G_n", [(D, P, K, F, v + logits + xd)]),
-            Gemm("dZ slot GEMMs", [(BD, P, n, 1, (BD * n + n * P + 2 * BD * P) * e) for n in counts]),
+            Gemm("dZ slot GEMMs (hi, lo)", [(BD, P, K, N - 1, (N - 1) * dz_slot)] * 2),
             column_tiles("normalize_backward_kernel", "normalize_backward_kernel", 3 * xd + stats, F, P, D),
         ],
         "masked_mean": [per_row("masked_mean_kernel", "masked_mean_kernel", x + xs + F * C * e, F * C, P)],
