@@ -8,10 +8,9 @@ import torch
 
 from ..config import packaged_default
 from ..data.tracklets import VideoReIDDataset
-from ..data.transforms import EvalTransform
 from ..datasets import build_dataset, split_ids
 from ..engine.checkpoint import load_torch_file, model_from_checkpoint
-from .features import describe_sampling, extract_features
+from .features import configured_extraction, describe_sampling, extract_features
 from .metrics import DEFAULT_BLOCK_SIZE, evaluate
 from .results import Protocol, ReIDResult, average_results
 
@@ -91,10 +90,7 @@ def configured_test_features(model, dataset: VideoReIDDataset, evaluation, *, nu
     (an EvaluationConfig) says, in clips as long as the model takes: the
     model's num_frames is the clip length, evaluation.frames the frames
     "evenly" sampling takes from each tracklet."""
-    return compute_test_features(model, dataset, EvalTransform(model.spec.input_size),
-                                 clip_length=model.spec.num_frames, sampling=evaluation.sampling,
-                                 frames_per_tracklet=evaluation.frames, clips_per_batch=evaluation.clips_per_batch,
-                                 num_workers=num_workers)
+    return compute_test_features(model, dataset, **configured_extraction(model, evaluation), num_workers=num_workers)
 
 
 def evaluate_checkpoint(checkpoint: str, evaluation, root, *, num_workers: int = 0,
