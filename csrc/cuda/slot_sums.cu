@@ -10,7 +10,7 @@ namespace cosam {
 
 template <>
 at::Tensor Kernels<c10::kCUDA>::slot_sums(const at::Tensor& pairs, double scale) {
-  const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
+  const int64_t N = pairs.size(0), R = pairs.size(2), K = pairs.size(3);
   auto v = at::empty({N, R, K}, pairs.options());
   const auto shape = cuda::slot_sums_launch(R, K);
   if (shape.blocks() == 0) return v;
@@ -30,7 +30,7 @@ template <>
 at::Tensor Kernels<c10::kCUDA>::slot_sums_backward(
     const at::Tensor& dv, double scale) {
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
-  auto dpairs = at::empty({N, R, 2 * K}, dv.options());
+  auto dpairs = at::empty({N, 2, R, K}, dv.options());
   const auto shape = cuda::slot_sums_launch(R, K);
   if (shape.blocks() == 0) return dpairs;
   const auto dv_c = dv.contiguous();

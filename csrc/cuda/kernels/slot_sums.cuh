@@ -1,7 +1,7 @@
 // Device code of the exclusive prefix and suffix sums over the frames of a
-// clip: V_n from the per-frame pairs [hi_m | lo_m], and the adjoint for the
+// clip: V_n from the per-frame pairs (hi_m, lo_m), and the adjoint for the
 // backward (compiled by nvcc, and as host code by the CPU harness). One
-// thread per element of the (R, K) matrices walks the N frames, accumulating
+// thread per element of the (R, K) planes walks the N frames, accumulating
 // in float for half types; consecutive threads read consecutive elements.
 #pragma once
 
@@ -17,7 +17,7 @@ inline LaunchShape slot_sums_launch(
   return grid_stride_launch(R * K, max_blocks);
 }
 
-// pairs (N, R, 2K): hi_m in columns [0, K), lo_m in [K, 2K).
+// pairs (N, 2, R, K): plane 2m holds hi_m, plane 2m + 1 lo_m.
 // v[n] = scale * (sum_{m<n} lo_m + sum_{m>n} hi_m), summed afresh for each n
 // (in the CPU kernel's order): N is a clip length, a few frames, and so no
 // partial sum is rounded to scalar_t on its way.
@@ -28,13 +28,12 @@ __global__ void slot_sums_kernel(
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t E = R * K;
   for (int64_t i = first_element(); i < E; i += grid_stride()) {
-    // Element i = (r, k) of frame m's hi half is at m*2E + r*2K + k, of its
-    // lo half K further on.
-    const scalar_t* element = pairs + (i / K) * 2 * K + i % K;
+    // Element i of frame m's hi plane is at 2m*E + i, of its lo plane E further on.
+    const scalar_t* element = pairs + i;
     for (int64_t n = 0; n < N; ++n) {
       acc_t before = 0, after = 0;
-      for (int64_t m = 0; m < n; ++m) before += element[m * 2 * E + K];
-      for (int64_t m = N - 1; m > n; --m) after += element[m * 2 * E];
+      for (int64_t m = 0; m < n; ++m) before += element[(2 * m + 1) * E];
+      for (int64_t m = N - 1; m > n; --m) after += element[2 * m * E];
       v[n * E + i] = static_cast<scalar_t>(scale * (before + after));
     }
   }
@@ -49,15 +48,15 @@ __global__ void slot_sums_backward_kernel(
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t E = R * K;
   for (int64_t i = first_element(); i < E; i += grid_stride()) {
-    scalar_t* element = dpairs + (i / K) * 2 * K + i % K;
+    scalar_t* element = dpairs + i;
     acc_t upto = 0;
     for (int64_t m = 0; m < N; ++m) {
-      element[m * 2 * E] = static_cast<scalar_t>(scale * upto);
+      element[2 * m * E] = static_cast<scalar_t>(scale * upto);
       upto += dv[m * E + i];
     }
     acc_t after = 0;
     for (int64_t m = N - 1; m >= 0; --m) {
-      element[m * 2 * E + K] = static_cast<scalar_t>(scale * after);
+      element[(2 * m + 1) * E] = static_cast<scalar_t>(scale * after);
       after += dv[m * E + i];
     }
   }

@@ -16,7 +16,7 @@ constexpr int64_t kOut = 5;
 template <typename scalar_t>
 std::vector<Tensor> slot_sums_on_simt(const Tensor& pairs, double scale, const Run& run) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t N = pairs.size(0), R = pairs.size(1), K = pairs.size(2) / 2;
+  const int64_t N = pairs.size(0), R = pairs.size(2), K = pairs.size(3);
   at::Tensor v = nan_filled({N, R, K}, dtype_of<scalar_t>());
   const scalar_t* pairs_data = pairs.const_data_ptr<scalar_t>();
   scalar_t* v_data = v.mutable_data_ptr<scalar_t>();
@@ -31,7 +31,7 @@ template <typename scalar_t>
 std::vector<Tensor> slot_sums_backward_on_simt(const Tensor& dv, double scale, const Run& run) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t N = dv.size(0), R = dv.size(1), K = dv.size(2);
-  at::Tensor dpairs = nan_filled({N, R, 2 * K}, dtype_of<scalar_t>());
+  at::Tensor dpairs = nan_filled({N, 2, R, K}, dtype_of<scalar_t>());
   const scalar_t* dv_data = dv.const_data_ptr<scalar_t>();
   scalar_t* dpairs_data = dpairs.mutable_data_ptr<scalar_t>();
   const auto shape = cosam::cuda::slot_sums_launch(R, K, run.max_blocks);
@@ -47,10 +47,11 @@ void check_shape(const Shape& s) {
   const auto dtype = dtype_of<scalar_t>(), ref = reference_dtype(dtype);
   const int64_t N = s.frames, R = s.clips * s.channels, K = kOut;
   const double scale = 1.0 / s.channels;
-  auto pairs = normal({N, R, 2 * K}, dtype);
-  // The halves no slot reads: a kernel that reads them returns NaN.
-  pairs[0].narrow(1, 0, K).fill_(std::numeric_limits<double>::quiet_NaN());
-  pairs[N - 1].narrow(1, K, K).fill_(std::numeric_limits<double>::quiet_NaN());
+  auto pairs = normal({N, 2, R, K}, dtype);
+  // The planes no slot reads (hi of frame 0, lo of frame N-1): a kernel
+  // that reads them returns NaN.
+  pairs[0][0].fill_(std::numeric_limits<double>::quiet_NaN());
+  pairs[N - 1][1].fill_(std::numeric_limits<double>::quiet_NaN());
   const auto dv = normal({N, R, K}, dtype);
   const bool permute = in_order_sweep(s);
 
