@@ -22,7 +22,7 @@ def test_every_op_has_a_rule_for_each_device_and_a_reason():
     assert set(AUTOCAST_RULES) == {"ncc_cost_volume", "ncc_summary", "masked_mean", "apply_attention",
                                    "channel_attention"}
     for name, (cpu, cuda, why) in AUTOCAST_RULES.items():
-        assert {cpu, cuda} <= {"autocast dtype", "promoted", "float32"} and why, name
+        assert {cpu, cuda} <= {"autocast dtype", "promoted", "float32", "promoted maps"} and why, name
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{name}", "AutocastCPU")
         assert torch._C._dispatch_has_kernel_for_dispatch_key(f"cosam::{name}", "AutocastCUDA")
 

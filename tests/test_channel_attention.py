@@ -120,13 +120,36 @@ def test_deterministic():
     assert all(torch.equal(a, b) for a, b in zip(first, second))
 
 
-def test_cpu_autocast_runs_in_float32():
+def relative_error(actual, exact):
+    return ((actual.double() - exact).norm() / exact.norm()).item()
+
+
+def test_cpu_autocast_keeps_x_in_its_dtype():
+    # Under autocast x and its mask meet in their promoted dtype, as in
+    # apply_attention: bfloat16 ones give a bfloat16 output. The pooled
+    # statistic and the MLP run in float32 (the weights'), and the channel
+    # mask comes out so. Each gradient is in its input's dtype. Errors against
+    # float64 on the same inputs: at most twice those of the authors'
+    # formulation under the same autocast, or of rounding to the dtype.
+    torch.manual_seed(0)
     inputs, num_frames = make_inputs((2, 3, 6, 4, 4, 5), torch.float32)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        out, channel_mask = ops.channel_attention(inputs[0].bfloat16(), *inputs[1:], num_frames)
-    assert out.dtype == channel_mask.dtype == torch.float32
-    expected = reference.channel_attention(inputs[0].bfloat16().float(), *inputs[1:], num_frames)
-    assert_close(out, expected[0])
+    inputs[:2] = [t.bfloat16() for t in inputs[:2]]
+    grad_out, grad_mask = torch.randn(6, 6, 4, 5, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64)
+
+    def run(fn, inputs, autocast):
+        leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out, channel_mask = fn(*leaves, num_frames)
+        torch.autograd.backward([out, channel_mask], [grad_out.to(out.dtype), grad_mask.to(channel_mask.dtype)])
+        return [out, channel_mask] + [t.grad for t in leaves]
+
+    ours = run(ops.channel_attention, inputs, True)
+    assert [t.dtype for t in ours] == [torch.bfloat16, torch.float32] + [t.dtype for t in inputs]
+    truth = run(reference.channel_attention, [t.double() for t in inputs], False)
+    theirs = run(reference.channel_attention, inputs, True)
+    for index, (actual, exact, baseline) in enumerate(zip(ours, truth, theirs)):
+        allowed = 2 * max(relative_error(baseline, exact), relative_error(exact.to(actual.dtype), exact))
+        assert relative_error(actual, exact) <= allowed, f"result {index}: {relative_error(actual, exact)} > {allowed}"
 
 
 def _inputs():
@@ -139,6 +162,8 @@ BAD_INPUTS = [
     ("spatial_shape", lambda x, s, *mlp: (x, s[:, :, :1], *mlp, 3), "spatial_mask must have shape"),
     ("weight1_shape", lambda x, s, w1, *rest: (x, s, w1[:, :2], *rest, 3), r"weight1 must have shape \(3, 4\)"),
     ("bias2_shape", lambda x, s, w1, b1, w2, b2: (x, s, w1, b1, w2, b2[:1], 3), r"bias2 must have shape \(4,\)"),
+    ("bias1_dtype", lambda x, s, w1, b1, *rest: (x, s, w1, b1.float(), *rest, 3),
+     "bias1 dtype torch.float32 does not match weight1 dtype torch.float64"),
 ]
 
 

@@ -104,9 +104,14 @@ def autocast_cases(device, half):
         ("apply_attention half x float32 masks",
          lambda: ops.apply_attention(maps(half), *masks(torch.float32), 3), [torch.float32]),
         ("apply_attention all half", lambda: ops.apply_attention(maps(half), *masks(half), 3), [half]),
+        # out in x's and the mask's promoted dtype; the channel mask from the float32 MLP.
         ("channel_attention half x and mask float32 weights",
-         lambda: ops.channel_attention(maps(half), masks(half)[0], *mlp(torch.float32), 3),
-         [torch.float32, torch.float32]),
+         lambda: ops.channel_attention(maps(half), masks(half)[0], *mlp(torch.float32), 3), [half, torch.float32]),
         ("channel_attention all half", lambda: ops.channel_attention(maps(half), masks(half)[0], *mlp(half), 3),
+         [half, torch.float32]),
+        ("channel_attention half x float32 mask",
+         lambda: ops.channel_attention(maps(half), masks(torch.float32)[0], *mlp(torch.float32), 3),
          [torch.float32, torch.float32]),
+        ("channel_attention half x no mask", lambda: ops.channel_attention(maps(half), None, *mlp(torch.float32), 3),
+         [half, torch.float32]),
     ]

@@ -9,12 +9,16 @@ runs below autocast on its inputs so cast.
                      and matmul
     promoted         the promoted dtype of the inputs, as for torch.mul
     float32          float32
+    promoted maps    x and spatial_mask in their promoted dtype, the other
+                     floating inputs (weights) in float32
 """
 import torch
 
 __all__ = ["AUTOCAST_RULES", "cast_inputs", "register"]
 
-AUTOCAST_DTYPE, PROMOTED, FLOAT32 = "autocast dtype", "promoted", "float32"
+AUTOCAST_DTYPE, PROMOTED, FLOAT32, PROMOTED_MAPS = "autocast dtype", "promoted", "float32", "promoted maps"
+#: The arguments that PROMOTED_MAPS promotes.
+_MAPS = ("x", "spatial_mask")
 
 #: {op: (rule on the CPU, rule on CUDA, why)}.
 AUTOCAST_RULES = {
@@ -31,35 +35,53 @@ AUTOCAST_RULES = {
     ),
     "apply_attention": (PROMOTED, PROMOTED, "x * spatial mask * (1 + channel mask): as torch.mul would"),
     "channel_attention": (
-        FLOAT32, FLOAT32,
-        "it meets the float32 weights of the channel MLP, whose sigmoid masks are kept in float32: "
-        "the dtype the authors' Linear layers give outside autocast",
+        PROMOTED_MAPS, PROMOTED_MAPS,
+        "x and its mask meet as in apply_attention, so a half map is neither copied to float32 nor doubled "
+        "in its output; only the pooled statistic (B*N, C) and the channel MLP run in float32 (its weights' "
+        "dtype), whose sigmoid masks are kept in float32, as the authors' Linear layers give them outside "
+        "autocast",
     ),
 }
 
 _DISPATCH_KEYS = {"cpu": "AutocastCPU", "cuda": "AutocastCUDA"}
 
 
-def _floating(values):
-    return [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
-
-
-def _rule_dtype(rule, device_type, args):
-    """The dtype `rule` casts the floating tensors among args to, on device_type."""
-    if rule == AUTOCAST_DTYPE:
-        return torch.get_autocast_dtype(device_type)
-    if rule == FLOAT32:
-        return torch.float32
+def _promoted(values):
+    """The promoted dtype of the floating tensors among values (None if none)."""
     dtype = None
-    for tensor in _floating(args):
-        dtype = tensor.dtype if dtype is None else torch.promote_types(dtype, tensor.dtype)
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            dtype = v.dtype if dtype is None else torch.promote_types(dtype, v.dtype)
     return dtype
+
+
+def _rule_dtypes(rule, device_type, named):
+    """{name: dtype} that `rule` casts the floating tensors among named ({argument name: value}) to."""
+    if rule == PROMOTED_MAPS:
+        maps = _promoted(v for name, v in named.items() if name in _MAPS)
+        return {name: maps if name in _MAPS else torch.float32 for name in named}
+    if rule == AUTOCAST_DTYPE:
+        dtype = torch.get_autocast_dtype(device_type)
+    elif rule == FLOAT32:
+        dtype = torch.float32
+    else:
+        dtype = _promoted(named.values())
+    return dict.fromkeys(named, dtype)
 
 
 def _cast(value, dtype):
     if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float64:
         return value.to(dtype)
     return value
+
+
+def _cast_named(rule, device_type, named):
+    dtypes = _rule_dtypes(rule, device_type, named)
+    return {name: _cast(value, dtypes[name]) for name, value in named.items()}
+
+
+def _argument_names(name):
+    return [argument.name for argument in getattr(torch.ops.cosam, name).default._schema.arguments]
 
 
 def cast_inputs(name, device_type, *args):
@@ -70,19 +92,19 @@ def cast_inputs(name, device_type, *args):
     if not torch.is_autocast_enabled(device_type):
         return args
     rule = AUTOCAST_RULES[name][0 if device_type == "cpu" else 1]
-    dtype = _rule_dtype(rule, device_type, args)
-    return tuple(_cast(value, dtype) for value in args)
+    return tuple(_cast_named(rule, device_type, dict(zip(_argument_names(name), args))).values())
 
 
 def _register(library, name, rule, device_type):
     op = getattr(torch.ops.cosam, name).default
     key = _DISPATCH_KEYS[device_type]
     excluded = torch._C.DispatchKeySet(getattr(torch._C.DispatchKey, key))
+    names = _argument_names(name)
 
     def kernel(*args, **kwargs):
-        dtype = _rule_dtype(rule, device_type, (*args, *kwargs.values()))
+        cast = _cast_named(rule, device_type, {**dict(zip(names, args)), **kwargs})
         with torch._C._ExcludeDispatchKeyGuard(excluded):
-            return op(*(_cast(v, dtype) for v in args), **{k: _cast(v, dtype) for k, v in kwargs.items()})
+            return op(**cast)
 
     library.impl(name, kernel, key)
 

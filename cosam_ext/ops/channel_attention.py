@@ -29,10 +29,12 @@ def channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frame
     spatial_mask None means no spatial attention (a mask of ones). Its
     backward writes dx once: the pooled statistic's share is added in place
     to the share of out, where separate ops would each make a map of x's size.
+    The pooled statistic and the MLP run in the weights' dtype, out in x's:
+    they differ under autocast only (x half, the weights float32).
 
     x: (B*N, C, H, W); spatial_mask: (B*N, 1, H, W) or None; weight1 (D, C),
     bias1 (D,), weight2 (C, D), bias2 (C,): the authors' two Linear layers.
-    Returns (out shaped like x, channel_mask (B, C)).
+    Returns (out shaped like x, channel_mask (B, C) in the weights' dtype).
     """
     op = composition if exporting_to_onnx() else torch.ops.cosam.channel_attention
     out, channel_mask, _ = op(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames)
@@ -56,10 +58,10 @@ def _attend(masked_mean, apply_attention, x, spatial_mask, weight1, bias1, weigh
     """(out, channel_mask, pooled), built on the given masked_mean and
     apply_attention: the compiled ops, or their compositions."""
     mask = mask_or_ones(x, spatial_mask)
-    pooled = masked_mean(x, mask)
+    pooled = masked_mean(x, mask).to(weight1.dtype)
     per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)[1]
     channel_mask = per_frame.view(-1, num_frames, x.shape[1]).mean(dim=1)
-    return apply_attention(x, mask, channel_mask, num_frames), channel_mask, pooled
+    return apply_attention(x, mask, channel_mask.to(x.dtype), num_frames), channel_mask, pooled
 
 
 def composition(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
@@ -91,7 +93,11 @@ def _channel_attention_op(
 @_channel_attention_op.register_fake
 def _fake(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
     check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames, OP)
-    return x.new_empty(x.shape), x.new_empty((x.shape[0] // num_frames, x.shape[1])), x.new_empty(x.shape[:2])
+    return (
+        x.new_empty(x.shape),
+        weight1.new_empty((x.shape[0] // num_frames, x.shape[1])),
+        weight1.new_empty(x.shape[:2]),
+    )
 
 
 def _setup_context(ctx, inputs, output):
@@ -107,9 +113,9 @@ def _backward(ctx, grad_out, grad_channel_mask, grad_pooled):
     mask = mask_or_ones(x, spatial_mask)
     # Gradients of unused outputs arrive as zeros (autograd materialises them).
     grad_x, grad_mask, grad_channel = torch.ops.cosam.apply_attention_backward(
-        grad_out, x, mask, channel_mask, num_frames
+        grad_out, x, mask, channel_mask.to(x.dtype), num_frames
     )
-    grad_channel = grad_channel + grad_channel_mask
+    grad_channel = grad_channel.to(channel_mask.dtype) + grad_channel_mask
     # The MLP's backward by hand (its activations are recomputed: (B*N, D) and (B*N, C)).
     hidden, per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)
     grad_per_frame = (grad_channel / num_frames).repeat_interleave(num_frames, dim=0)
@@ -118,8 +124,10 @@ def _backward(ctx, grad_out, grad_channel_mask, grad_pooled):
     grad_logits1 = grad_hidden * (1 - hidden * hidden)
     grad_pooled_total = grad_logits1 @ weight1 + grad_pooled
     # pooled = mean_p(x * mask): its share of dx is rank one per frame, added
-    # in place; its share of d(mask) is a product with x per frame.
+    # in place; its share of d(mask) is a product with x per frame. Both
+    # meet x in x's dtype.
     positions = x.shape[2] * x.shape[3]
+    grad_pooled_total = grad_pooled_total.to(x.dtype)
     grad_x.addcmul_(grad_pooled_total[:, :, None, None], mask, value=1 / positions)
     if spatial_mask is not None:
         per_position = torch.bmm(grad_pooled_total[:, None, :], x.reshape(*x.shape[:2], -1))

@@ -28,11 +28,15 @@ def _check_divisible(x, num_frames, op):
     )
 
 
+def _check_on_device_of_x(t, x, name, op):
+    torch._check(t.device == x.device, lambda: f"{op}: {name} is on {t.device} but x is on {x.device}")
+
+
 def _check_like_x(t, x, name, op):
     # Under autocast the dtypes meet only in the op's autocast kernel.
     if not torch.is_autocast_enabled(x.device.type):
         torch._check(t.dtype == x.dtype, lambda: f"{op}: {name} dtype {t.dtype} does not match x dtype {x.dtype}")
-    torch._check(t.device == x.device, lambda: f"{op}: {name} is on {t.device} but x is on {x.device}")
+    _check_on_device_of_x(t, x, name, op)
 
 
 def check_frames(x, num_frames, eps, op):
@@ -108,12 +112,17 @@ def check_attention(x, spatial_mask, channel_mask, num_frames, op):
 
 
 def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames, op):
-    """x (B*N, C, H, W), its spatial mask or None, and the authors' two Linear layers C -> D -> C."""
+    """x (B*N, C, H, W), its spatial mask or None, and the authors' two Linear
+    layers C -> D -> C, floating, of one dtype: the MLP runs in it, which may
+    differ from x's (float32 weights with a half x, as autocast gives them)."""
     if spatial_mask is None:
         _check_maps(x, "(B*N, C, H, W)", op)
     else:
         check_masked_maps(x, spatial_mask, op)
     _check_clip_frames(x, num_frames, op)
+    torch._check(
+        weight1.is_floating_point(), lambda: f"{op}: weight1 must be a floating-point tensor, got {weight1.dtype}"
+    )
     channels, reduced = x.shape[1], weight1.shape[0]
     for name, tensor, shape in (
         ("weight1", weight1, (reduced, channels)),
@@ -125,4 +134,8 @@ def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num
             tensor.shape == shape,
             lambda: f"{op}: {name} must have shape {shape} for x with C = {channels}, got {tuple(tensor.shape)}",
         )
-        _check_like_x(tensor, x, name, op)
+        torch._check(
+            tensor.dtype == weight1.dtype,
+            lambda: f"{op}: {name} dtype {tensor.dtype} does not match weight1 dtype {weight1.dtype}",
+        )
+        _check_on_device_of_x(tensor, x, name, op)
