@@ -209,7 +209,8 @@ def check_amp_run_step(args):
     import torch
 
     with open(os.path.join(args.run_dir, "metrics.csv"), newline="") as file:
-        losses = [float(row["loss"]) for row in csv.DictReader(file)]
+        # Evaluation rows (train.eval_every) have no step.
+        losses = [float(row["loss"]) for row in csv.DictReader(file) if row["step"]]
     if len(losses) < 2:
         print(f"FAILED: {len(losses)} step(s) in metrics.csv; a trend needs two")
         return 1

@@ -101,7 +101,8 @@ def training_checkpoint(model, path):
     model(random_clips()).logits.sum().backward()
     optimizer.step()
     torch.save({"format": 1, "model_spec": spec_payload(model.spec), "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "progress": {"epoch": 1}}, path)
+                "optimizer": optimizer.state_dict(), "progress": {"epoch": 1},
+                "config": {"evaluation": {"sampling": "dense"}}}, path)
     return path
 
 
@@ -112,7 +113,8 @@ def test_the_weights_of_a_checkpoint_evaluate_as_it_does(tmp_path, capsys):
     assert status == 0
     assert f"written to {tmp_path / 'weights.pt'}" in capsys.readouterr().out
     weights = torch.load(tmp_path / "weights.pt")
-    assert weights.keys() == {"model_spec", "model"}
+    # The run's config goes along (extract samples as it says); the optimizer state does not.
+    assert weights.keys() == {"model_spec", "model", "config"}
     assert os.path.getsize(tmp_path / "weights.pt") < os.path.getsize(checkpoint) / 2  # Adam keeps two moments
     make_mars(tmp_path)
     evaluation = default_config().evaluation

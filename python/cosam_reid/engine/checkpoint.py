@@ -75,14 +75,15 @@ def weights_payload(model):
 
 
 def export_weights(checkpoint, output):
-    """Writes the model spec and weights of checkpoint (a training
-    checkpoint, or any file read_checkpoint accepts) to output, without the
+    """Writes the model spec, weights and run config of checkpoint (a
+    training checkpoint, or any file read_checkpoint accepts) to output, without the
     optimizer state and the rest a resume needs: a file to share, which
     loads wherever a checkpoint is evaluated. Returns output."""
     saved = read_checkpoint(checkpoint)
     if os.path.exists(output) and os.path.samefile(checkpoint, output):
         raise ValueError(f"the weights would overwrite the checkpoint {checkpoint}: choose another output path")
-    atomic_save({key: saved[key] for key in WEIGHTS_KEYS}, output)
+    # The config (a few KB) goes along where there is one: extract samples as its evaluation section says.
+    atomic_save({key: saved[key] for key in (*WEIGHTS_KEYS, "config") if key in saved}, output)
     return output
 
 

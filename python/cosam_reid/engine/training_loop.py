@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..config import packaged_default, save_config
 from ..data.sampler import PKBatchSampler
+from ..data.workers import loader_workers
 from ..losses import ReIDLoss
 from .checkpoint import BEST_NAME, CHECKPOINT_NAME, atomic_save, check_model_spec, read_checkpoint, weights_payload
 from .distributed import DistributedContext, mean_over_ranks
@@ -203,7 +204,7 @@ class Trainer:
         loader = DataLoader(
             self.dataset,
             batch_sampler=batches[progress.step_in_epoch:],
-            num_workers=self.num_workers,
+            num_workers=loader_workers(self.num_workers),
             pin_memory=self.device.type == "cuda",
         )
         self.network.train()
