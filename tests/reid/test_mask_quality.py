@@ -46,17 +46,41 @@ def test_frames_without_person_or_background_are_not_scored():
     assert score_frame(mask, np.ones((4, 2), dtype=bool)) is None
 
 
+def test_clutter_and_plain_background_are_scored_apart():
+    silhouette = np.array([[True, False, False], [True, False, False]])
+    clutter = np.array([[True, True, False], [False, True, False]])  # on the person: the person's
+    mask = np.array([[0.9, 0.95, 0.1], [0.7, 0.5, 0.3]])
+    score = score_frame(mask, silhouette, clutter)
+    # person {0.9, 0.7}, clutter {0.95, 0.5}, background {0.1, 0.3}
+    assert (score.inside, score.clutter, score.background) == (pytest.approx(0.8), pytest.approx(0.725),
+                                                               pytest.approx(0.2))
+    assert (score.auc_clutter, score.auc_background) == (pytest.approx(0.5), pytest.approx(1.0))
+    assert score.auc == pytest.approx(0.75) and score.outside == pytest.approx(0.4625)
+    # No clutter in view: no clutter scores; no clutter mask: none of the two.
+    plain = score_frame(mask, silhouette, np.zeros_like(silhouette))
+    assert (plain.auc_clutter, plain.clutter, plain.auc_background) == (None, None, plain.auc)
+    assert score_frame(mask, silhouette).auc_background is None
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="boolean array"):
         score_frame(np.zeros((4, 2)), np.zeros((4, 2), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"mask \(4, 2\) and silhouette \(2, 4\)"):
         score_frame(np.zeros((4, 2)), np.zeros((2, 4), dtype=bool))
+    with pytest.raises(ValueError, match=r"mask \(4, 2\) and clutter mask \(2, 4\)"):
+        score_frame(np.zeros((4, 2)), np.zeros((4, 2), dtype=bool), np.zeros((2, 4), dtype=bool))
 
 
 def test_layer_scores_average_over_scored_frames_and_count_the_rest():
     scores = [FrameMaskScore(1.0, 0.8, 0.2), None, FrameMaskScore(0.5, 0.4, 0.4)]
     layer = LayerMaskQuality.from_scores("COSAM_3", (16, 8), scores)
     assert (layer.frames, layer.unscored) == (2, 1)
+    assert (layer.clutter_frames, layer.auc_clutter, layer.clutter) == (0, None, None)
+    # Clutter and background scores average over the frames that have them.
+    with_clutter = LayerMaskQuality.from_scores("COSAM_3", (16, 8), scores + [
+        FrameMaskScore(0.8, 0.5, 0.3, auc_clutter=0.6, clutter=0.4, auc_background=0.9, background=0.2)])
+    assert (with_clutter.clutter_frames, with_clutter.auc_clutter, with_clutter.clutter) == (1, 0.6, 0.4)
+    assert (with_clutter.background_frames, with_clutter.auc_background) == (1, 0.9)
     assert (layer.auc, layer.auc_std) == (pytest.approx(0.75), pytest.approx(0.25))
     assert (layer.inside, layer.outside, layer.contrast) == (pytest.approx(0.6), pytest.approx(0.3), pytest.approx(2))
     with pytest.raises(ValueError, match="COSAM_3: no frame has a silhouette"):
@@ -79,33 +103,50 @@ def own_masks(model, tracklets):
     return masks
 
 
-def test_the_pipeline_scores_every_frame_against_its_own_mask():
+@pytest.fixture(scope="module")
+def own_mask_case():
+    """A tiny model, tracklets of 3, 6 and 5 frames (5 dense clips, two of
+    them padded) whose frames show different figures, so that a frame's mask
+    differs from its clip neighbours', and each layer's own mask of every frame."""
     torch.manual_seed(0)
     model = tiny_model(cosam_blocks=(4, 5)).eval()
     # Frames of 72x36 (not the 64x32 input): the masks are scored at the frame's own size.
-    # Each tracklet's frames show different figures, so that a frame's mask differs
-    # from its clip neighbours' (3 + 6: a padded last clip).
-    figures = [tracklet.frames[0] for tracklet in tiny_tracklets(num_identities=9, tracklets_per_identity=1)]
-    tracklets = [Tracklet(tuple(figures[:3]), 0, 0), Tracklet(tuple(figures[3:]), 1, 1)]
-    masks = own_masks(model, tracklets)
-    # The "person" is where COSAM_4's own mask of that frame is above its median: a
-    # frame scored with another frame's mask, or a mask not upsampled to the frame as
-    # the heat maps are, scores below 1.
+    figures = [tracklet.frames[0] for tracklet in tiny_tracklets(num_identities=14, tracklets_per_identity=1)]
+    tracklets = [Tracklet(tuple(figures[:3]), 0, 0), Tracklet(tuple(figures[3:9]), 1, 1),
+                 Tracklet(tuple(figures[9:]), 2, 0)]
+    return model, tracklets, own_masks(model, tracklets)
+
+
+@pytest.mark.parametrize("clips_per_batch", [1, 2, 3, 5])
+def test_the_pipeline_scores_every_frame_against_its_own_mask(own_mask_case, clips_per_batch):
+    model, tracklets, masks = own_mask_case
+    # The "person" is where COSAM_4's own mask of that frame is above its median, the
+    # "clutter" where it is in its lowest quarter: a frame scored with another frame's
+    # mask or truth (another batch's, another clip's), or a mask not upsampled to the
+    # frame as the heat maps are, scores below 1.
     silhouettes = {key: layers[0] > np.median(layers[0]) for key, layers in masks.items()}
-    quality = mask_quality(model, tracklets, silhouette=lambda frame: silhouettes[id(frame)], clips_per_batch=3,
-                           progress=False)
+    clutter = {key: layers[0] < np.quantile(layers[0], 0.25) for key, layers in masks.items()}
+    quality = mask_quality(model, tracklets, silhouette=lambda frame: silhouettes[id(frame)],
+                           clutter=lambda frame: clutter[id(frame)], clips_per_batch=clips_per_batch, progress=False)
     assert [layer.label for layer in quality.layers] == ["COSAM_4", "COSAM_5"]
     assert [layer.map_size for layer in quality.layers] == [(4, 2), (4, 2)]
     # Each frame once: padded clips repeat frames.
-    assert [layer.frames for layer in quality.layers] == [sum(len(t.frames) for t in tracklets)] * 2
-    assert quality.layers[0].auc == pytest.approx(1.0, abs=1e-3) and quality.layers[0].auc_std < 1e-3
-    expected = LayerMaskQuality.from_scores("COSAM_5", (4, 2), [score_frame(layers[1], silhouettes[key])
+    frames = sum(len(t.frames) for t in tracklets)
+    assert [(layer.frames, layer.clutter_frames, layer.background_frames) for layer in quality.layers] == \
+        [(frames, frames, frames)] * 2
+    own = quality.layers[0]
+    for value in (own.auc, own.auc_clutter, own.auc_background):
+        assert value == pytest.approx(1.0, abs=1e-3)
+    assert own.auc_std < 1e-3 and own.clutter < own.background < own.inside
+    expected = LayerMaskQuality.from_scores("COSAM_5", (4, 2), [score_frame(layers[1], silhouettes[key], clutter[key])
                                                                  for key, layers in masks.items()])
-    # Batches of 3 clips and batches of 1 round differently: AUC ranks nearly tied pixels.
-    assert quality.layers[1].auc == pytest.approx(expected.auc, abs=1e-3)
-    assert quality.layers[1].inside == pytest.approx(expected.inside, abs=1e-5)
-    assert quality.layers[1].outside == pytest.approx(expected.outside, abs=1e-5)
+    # Batches of several clips and batches of 1 round differently: AUC ranks nearly tied pixels.
+    for field in ("auc", "auc_clutter", "auc_background"):
+        assert getattr(quality.layers[1], field) == pytest.approx(getattr(expected, field), abs=1e-3)
+    for field in ("inside", "outside", "clutter", "background"):
+        assert getattr(quality.layers[1], field) == pytest.approx(getattr(expected, field), abs=1e-5)
     assert "COSAM_4" in str(quality) and set(quality.as_dict()) == {"COSAM_4", "COSAM_5"}
+    assert quality.as_dict()["COSAM_4"]["auc_clutter"] == own.auc_clutter
 
 
 def test_only_layers_with_spatial_masks_are_scored():

@@ -2,6 +2,7 @@
 from ..datasets import build_dataset
 from ..evaluation.results import Protocol
 from . import options
+from .dataset_options import add_synthetic_options, synthetic_options
 
 # The picture modules (and matplotlib with them) are imported when a picture
 # is drawn: every cosam-reid command imports this module to build its parser.
@@ -55,6 +56,11 @@ def add_picture(pictures, name, draw, description):
 def add_dataset_options(parser):
     options.add_dataset(parser)
     options.add_root(parser)
+    add_synthetic_options(parser)
+
+
+def load_dataset(args):
+    return build_dataset(args.dataset, args.root, **synthetic_options(args, args.dataset))
 
 
 def run(args):
@@ -68,13 +74,13 @@ def run(args):
 def draw_masks(args):
     from ..visualize.from_files import checkpoint_masks_figure
 
-    return checkpoint_masks_figure(args.checkpoint, build_dataset(args.dataset, args.root), args.tracklets)
+    return checkpoint_masks_figure(args.checkpoint, load_dataset(args), args.tracklets)
 
 
 def draw_ranks(args):
     from ..visualize.from_files import saved_ranks_figure
 
-    return saved_ranks_figure(build_dataset(args.dataset, args.root), args.queries, features=args.features,
+    return saved_ranks_figure(load_dataset(args), args.queries, features=args.features,
                               checkpoint=args.checkpoint, top_k=args.top_k, gallery_mode=args.gallery_mode,
                               distance=args.distance, num_workers=args.workers)
 
