@@ -26,8 +26,9 @@ def ensure_dataset(root, settings=None, verbose: bool = True, regenerate: bool =
     their defaults) where there is none. With `regenerate`, the dataset
     there is deleted and written again with its recorded settings updated
     by `settings`. A folder without a manifest is never touched."""
-    settings = dict(settings or {})
-    config = SyntheticConfig.from_settings(settings)
+    config = SyntheticConfig.from_settings(dict(settings or {}))
+    normalised = as_json(dataclasses.asdict(config))  # (32, 16) and [32, 16], 1 and 1.0 alike
+    asked = {name: normalised[name] for name in settings or {}}
     dataset_dir = os.path.join(root, DATASET_FOLDER)
     manifest = read_manifest(dataset_dir)
     if manifest is None:
@@ -37,7 +38,7 @@ def ensure_dataset(root, settings=None, verbose: bool = True, regenerate: bool =
         return dataset_dir
     recorded = recorded_settings(manifest)
     if regenerate:
-        config = SyntheticConfig.from_settings({**recorded, **settings})
+        config = SyntheticConfig.from_settings({**recorded, **asked})
         shutil.rmtree(dataset_dir)
         generate(dataset_dir, config, verbose)
         return dataset_dir
@@ -45,15 +46,13 @@ def ensure_dataset(root, settings=None, verbose: bool = True, regenerate: bool =
     if version != GENERATOR_VERSION:
         raise SyntheticDatasetMismatch(
             f"{dataset_dir} was written by version {version} of the synthetic generator, this is version "
-            f"{GENERATOR_VERSION}; `{synth_command(root, settings)}` rewrites it (recorded settings kept unless given)")
-    normalised = as_json(dataclasses.asdict(config))  # (32, 16) and [32, 16] alike
-    asked = {name: normalised[name] for name in settings}
+            f"{GENERATOR_VERSION}; `{synth_command(root, asked)}` rewrites it (recorded settings kept unless given)")
     differing = [name for name in asked if asked[name] != recorded[name]]
     if differing:
         raise SyntheticDatasetMismatch(
             f"{dataset_dir} holds the synthetic dataset made with {describe({n: recorded[n] for n in differing})}, "
             f"asked for {describe({n: asked[n] for n in differing})}; left as is: ask for what it holds (or nothing), "
-            f"use another root, or rewrite it with `{synth_command(root, settings)}`")
+            f"use another root, or rewrite it with `{synth_command(root, asked)}`")
     return dataset_dir
 
 

@@ -47,6 +47,7 @@ class SyntheticConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
+            object.__setattr__(self, name, None if value is None else float(value))  # 1 and 1.0 alike
         if self.num_cameras < 2 or not 2 <= self.cameras_per_identity[0] <= self.cameras_per_identity[1]:
             raise ValueError("identities must appear in at least 2 cameras, and there must be at least 2")
         if self.num_identities < 4 or not 0 < self.train_fraction < 1:
