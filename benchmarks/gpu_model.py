@@ -8,8 +8,7 @@ and the host time of the launches against that GPU time.
     python benchmarks/gpu_model.py            # the tables of docs/gpu-performance-model.md
 
 Inputs: the cards' published figures (CARDS); what ptxas and the SASS of
-the kernels say (REGISTERS, LOOPS, APPLY_ATTENTION_INSTRUCTIONS: sm_90,
-CUDA 13.0); and the model's assumptions, stated with them. The launch
+the kernels say (REGISTERS, LOOPS: sm_90, CUDA 13.0); and the model's assumptions, stated with them. The launch
 shapes are those of csrc/cuda/kernels/*.cuh and the launchers in
 csrc/cuda/*.cu, the GEMMs and ATen calls those of csrc/ncc_algebra.h.
 benchmarks/kernel_times.py compares these predictions with profiler kernel
@@ -26,11 +25,9 @@ CARDS = {
     "H200 SXM": dict(sms=132, bandwidth=4.8e12, fp32=66.9e12, bf16=989.4e12, clock=1.98e9),
 }
 #: Per SM of compute capability 9.0: resident threads and blocks, 32-bit
-#: registers, the registers a warp is allocated in units of, and the
-#: thread-instructions issued per clock (4 schedulers x one warp-instruction).
+#: registers, and the registers a warp is allocated in units of.
 THREADS_PER_SM, BLOCKS_PER_SM, REGISTERS_PER_SM, REGISTER_GRANULE = 2048, 32, 65536, 256
 WARP = 32
-ISSUE_PER_CLOCK = 4 * WARP
 
 #: The model's assumptions: a load from HBM takes about 600 ns; a launch
 #: costs about 4.5 us of host time (the CUDA runtime and the ATen dispatch
@@ -68,19 +65,15 @@ LOOPS = {
     "slot_sums_backward_kernel": (1, 1, 1),  # a running sum: each store waits for the last load
     "masked_mean_kernel": (2, 16, 16),  # x and s
     "masked_mean_backward_kernel": (2, 4, 4),  # g and x, dx stored between
-    "apply_attention_kernel": (3, 1, 1),  # x, s, c: the store waits for them, the next element's loads for it
+    # x, s, c: the store waits for them, the next element's loads for it (the
+    # grid-stride loop's SASS before row tiles; the row loop's is to be re-read).
+    "apply_attention_kernel": (3, 1, 1),
     "apply_attention_backward_rows_kernel": (3, 4, 4),  # g, s, x
     "apply_attention_backward_positions_kernel": (3, 16, 4),  # g, x, c
 }
-#: Instructions apply_attention_kernel issues per element (SASS of its loop):
-#: its three 64-bit divisions (i / P, row / C, frame / N; the remainders come
-#: from the quotients) take the 32-bit path whenever both operands fit in 32
-#: bits, as at every modelled shape, about 25 instructions each; the 64-bit
-#: routine would make it about 350.
-APPLY_ATTENTION_INSTRUCTIONS = 114
-
-#: The launch constants of csrc/cuda/kernels/: 1-D blocks, 2-D column tiles.
-THREADS, MAX_BLOCKS, TILE_COLS, TILE_ROWS = 256, 65536, 32, 8
+#: The launch constants of csrc/cuda/kernels/: 1-D blocks, 2-D column tiles,
+#: CUDA's limit on a grid's y.
+THREADS, MAX_BLOCKS, TILE_COLS, TILE_ROWS, MAX_GRID_Y = 256, 65536, 32, 8, 65535
 SUMMARY_WIDTH = 64  # K: output channels of the authors' summary conv
 DTYPES = ("float32", "bfloat16")
 ELEMENT_SIZE = {"float32": 4, "bfloat16": 2}
@@ -136,7 +129,7 @@ def iterations_in_flight(trips, unroll):
 @dataclasses.dataclass
 class Kernel:
     """A cosam kernel: memory-bound unless its resident threads hold too few
-    bytes in flight (Little's law) or it issues too many instructions."""
+    bytes in flight (Little's law)."""
 
     name: str
     kernel: str  # the __global__ function (REGISTERS, LOOPS, the profiler's name)
@@ -145,7 +138,6 @@ class Kernel:
     block: tuple  # threads per block, (x,) or (x, y)
     trips: int  # iterations of its LOOPS entry per loading thread
     active: float = 1.0  # the fraction of its threads that load
-    instructions: float = 0.0  # thread-instructions issued, where the issue bound is modelled
     flops: float = 0.0
     launches: int = 1
 
@@ -182,9 +174,6 @@ class Kernel:
         loading = resident_blocks * self.block_threads * self.active
         latency_rate = loading * self.bytes_in_flight(dtype) / LATENCY
         memory = self.bytes / min(card["bandwidth"], latency_rate)
-        issue = self.instructions / (card["sms"] * ISSUE_PER_CLOCK * card["clock"])
-        if issue > memory:
-            return issue, "issue (64-bit divisions)"
         return memory, "latency (Little's law)" if latency_rate < card["bandwidth"] else "bandwidth"
 
 
@@ -249,15 +238,23 @@ class Aten:
         return self.bytes / card["bandwidth"], "bandwidth"
 
 
-def grid_stride(name, kernel, bytes_, elements, trips, instructions=0.0):
+def grid_stride(name, kernel, bytes_, elements, trips):
     blocks = min(math.ceil(elements / THREADS), MAX_BLOCKS)
-    return Kernel(name, kernel, bytes_, blocks, (THREADS,), trips, instructions=instructions)
+    return Kernel(name, kernel, bytes_, blocks, (THREADS,), trips)
 
 
-def per_row(name, kernel, bytes_, rows, positions):
-    """One block per row; threads past the row's positions idle."""
-    return Kernel(name, kernel, bytes_, rows, (THREADS,), math.ceil(positions / THREADS),
-                  active=min(positions, THREADS) / THREADS)
+def row_tiles(name, kernel, bytes_, frames, channels, positions):
+    """Row tiles (row_tiles.cuh): THREADS / W rows of W threads a block, W the
+    largest power of two <= P between a warp and THREADS; x over groups of
+    channels, y over frames, each capped (the loops cover the rest)."""
+    width = WARP
+    while width < THREADS and 2 * width <= positions:
+        width *= 2
+    rows = THREADS // width
+    x = min(math.ceil(channels / rows), MAX_BLOCKS)
+    y = min(frames, MAX_GRID_Y, MAX_BLOCKS // x)
+    return Kernel(name, kernel, bytes_, x * y, (width, rows), math.ceil(positions / width),
+                  active=min(positions, width) / width)
 
 
 def column_tiles(name, kernel, bytes_, maps, positions, channels):
@@ -297,18 +294,17 @@ def launches(s, dtype):
             Gemm("dZ slot GEMMs (hi, lo)", [(BD, P, K, N - 1, (N - 1) * dz_slot)] * 2),
             column_tiles("normalize_backward_kernel", "normalize_backward_kernel", 3 * xd + stats, F, P, D),
         ],
-        "masked_mean": [per_row("masked_mean_kernel", "masked_mean_kernel", x + xs + F * C * e, F * C, P)],
+        "masked_mean": [row_tiles("masked_mean_kernel", "masked_mean_kernel", x + xs + F * C * e, F, C, P)],
         "masked_mean_backward": [
             column_tiles("masked_mean_backward_kernel", "masked_mean_backward_kernel",
                          F * C * e + 2 * x + 2 * xs, F, P, C),
         ],
         "apply_attention": [
-            grid_stride("apply_attention_kernel", "apply_attention_kernel", 2 * x + xs + B * C * e, F * C * P, 1,
-                        instructions=F * C * P * APPLY_ATTENTION_INSTRUCTIONS),
+            row_tiles("apply_attention_kernel", "apply_attention_kernel", 2 * x + xs + B * C * e, F, C, P),
         ],
         "apply_attention_backward": [
-            per_row("apply_attention_backward_rows_kernel", "apply_attention_backward_rows_kernel",
-                    3 * x + xs + F * C * 4, F * C, P),
+            row_tiles("apply_attention_backward_rows_kernel", "apply_attention_backward_rows_kernel",
+                      3 * x + xs + F * C * 4, F, C, P),
             column_tiles("apply_attention_backward_positions_kernel", "apply_attention_backward_positions_kernel",
                          2 * x + xs, F, P, C),
             Aten("dc: the frames' shares summed (sum)", F * C * 4 + B * C * 4),
