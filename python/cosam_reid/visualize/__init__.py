@@ -10,7 +10,9 @@ size:
 - from_files: the figures of `cosam-reid visualize masks|ranks|cmc`, from a
   checkpoint, saved test features and a dataset;
 - common: what they all share (figure size and saving, frames as images,
-  tracklets picked by id).
+  tracklets picked by id);
+- contact_sheet: a dataset's test identities side by side, drawn with PIL
+  (`cosam-reid synth --preview`).
 
 The submodules are not imported here, so that matplotlib only loads when a
 picture is drawn.

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
 from .figures import CLOTHING, VIEWS, Appearance, draw_person, jittered, painted, rgb, someone_else
-from .geometry import EDGE, box_jitter, beside_path, passer_walk, tracked_box, tracklet_walk, Walk
+from .geometry import CENTRED, EDGE, Walk, beside_path, box_jitter, passer_walk, tracked_box, tracklet_walk
 from .scene import Camera, finish
 
 # Drawing happens at this multiple of the output size, then is downsampled,
@@ -40,7 +40,7 @@ def render_tracklet(appearance: Optional[Appearance], camera: Camera, length, ot
     difficulty, occlusion = config.difficulty, config.occlusion_level
     view = camera.view if rng.random() < 0.75 else VIEWS[rng.integers(len(VIEWS))]
     walker = appearance if appearance is not None else someone_else(others, None, rng)
-    centre = 0.5 if appearance is not None else 0.5 + rng.choice([-EDGE, EDGE])
+    centre = CENTRED if appearance is not None else CENTRED + rng.choice([-EDGE, EDGE])
     fill = camera.scale * (appearance.height if appearance is not None else rng.uniform(0.8, 0.95))
     walk = tracklet_walk(view, fill * height, walker.gait_period, length, size, camera.scene.width, rng)
     offsets = box_jitter(length, difficulty, rng)

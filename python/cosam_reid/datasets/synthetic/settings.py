@@ -88,10 +88,11 @@ def as_json(settings) -> dict:
     return json.loads(json.dumps(dict(settings)))
 
 
-def synth_command(root, settings, regenerate=True) -> str:
-    """The `cosam-reid synth` command line that writes the dataset of root
-    with `settings` (a mapping of field names; unset ones are left out)."""
-    words = ["cosam-reid", "synth", "--root", str(root)] + (["--regenerate"] if regenerate else [])
+def synth_command(root, settings) -> str:
+    """The `cosam-reid synth --regenerate` command line that rewrites the
+    dataset of root with `settings` (a mapping of field names; unset ones
+    are left out)."""
+    words = ["cosam-reid", "synth", "--root", str(root), "--regenerate"]
     for name, value in settings.items():
         if value is not None:
             words += [SETTINGS[name].metadata["flag"], *map(str, value if isinstance(value, (tuple, list)) else [value])]
