@@ -28,13 +28,15 @@ namespace cosam::cpu {
 #define COSAM_CPU_KERNEL_EVENT(NAME) \
   RECORD_FUNCTION("cosam::kernel::" NAME, std::vector<c10::IValue>())
 
-// The inner loops of the CPU kernels, compiled for x86-64-v4 (AVX-512) and
-// x86-64-v3 (AVX2, FMA) beside the baseline, the loader choosing the clone
-// the machine runs: a build for every x86-64 machine (a wheel) still uses
-// the vector units of the one it runs on. Elsewhere, one version as built.
+// The inner loops of the CPU kernels, compiled for AVX-512F and AVX2 beside
+// the baseline, the loader choosing the clone the machine runs: a build for
+// every x86-64 machine (a wheel) still uses the vector units of the one it
+// runs on. ISA flags, not "arch=" targets: GCC inlines nothing (the
+// loops' conversions and lane sums) into a function of another arch, and
+// the calls would cost more than the vectors gain. Elsewhere, one version.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #define COSAM_CPU_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+  __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define COSAM_CPU_CLONES
 #endif
