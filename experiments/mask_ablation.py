@@ -12,7 +12,11 @@ silhouettes, as mean, standard deviation and range over the seeds.
 Each run is trained (a run interrupted resumes from its checkpoint), scored
 and written to the results file at once; a rerun skips what the file already
 holds. KEY=VALUE overrides apply to every run; a results file belongs to one
-setting and refuses runs of another.
+setting (the overrides and the synthetic generator's version) and refuses
+runs of another. The table gives, beside the mean and spread over the seeds,
+the masks' separation |AUC - 0.5| (which says how strongly they tell the
+person apart, whichever way round), their AUC of the person against clutter
+where the set draws clutter, and Welch's t-test of "both" against "no COSAM".
 """
 import argparse
 import json
@@ -21,9 +25,11 @@ import sys
 import time
 
 import numpy as np
+from scipy import stats
 from tqdm import tqdm
 
 from cosam_reid.config import load_config
+from cosam_reid.datasets.synthetic import GENERATOR_VERSION
 from cosam_reid.engine import train
 from cosam_reid.evaluation import evaluate_checkpoint
 from cosam_reid.evaluation.mask_quality import evaluate_checkpoint_masks
@@ -44,7 +50,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="(default: all)")
     parser.add_argument("--root", default="data", help="folder holding the datasets (default: %(default)s)")
-    parser.add_argument("--runs", default="runs/mask_ablation",
+    parser.add_argument("--runs", default=f"runs/mask_ablation/generator{GENERATOR_VERSION}",
                         help="where each run's checkpoint goes (default: %(default)s)")
     parser.add_argument("--results", default=DEFAULT_RESULTS, help="results file (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="only print the table of the results file")
@@ -56,19 +62,32 @@ def main(argv=None):
     args.overrides = overrides
     results = read_results(args.results, args.overrides)
     if not args.table:
+        check_generator(args.results, results)
         run_ablation(args, results)
     print(markdown_table(results))
 
 
 def read_results(path, overrides):
     if not os.path.exists(path):
-        return {"setting": {"config": "masks", "overrides": list(overrides)}, "runs": {}}
+        return {"setting": {"config": "masks", "generator": GENERATOR_VERSION, "overrides": list(overrides)},
+                "runs": {}}
     with open(path) as file:
         results = json.load(file)
     if results["setting"]["overrides"] != list(overrides):
         raise SystemExit(f"{path} holds runs with the overrides {results['setting']['overrides']}, not "
                          f"{list(overrides)}: pass those, or another --results file")
     return results
+
+
+def generator_of(results):
+    return results["setting"].get("generator", 1)  # the first files did not record it
+
+
+def check_generator(path, results):
+    """New runs go only to a file of the current generator's runs (its table still prints)."""
+    if generator_of(results) != GENERATOR_VERSION:
+        raise SystemExit(f"{path} holds runs on synthetic generator {generator_of(results)}, this one is "
+                         f"{GENERATOR_VERSION}: pass another --results file")
 
 
 def write_results(path, results):
@@ -114,11 +133,21 @@ def spread(values, scale=1.0, digits=2):
     return f"{values.mean():.{digits}f} ± {std:.{digits}f} ({values.min():.{digits}f}-{values.max():.{digits}f})"
 
 
+def mask_scores(run, layer, key):
+    scores = (run["masks"] or {}).get(layer, {})
+    return scores.get(key)
+
+
 def markdown_table(results):
     runs = list(results["runs"].values())
     layers = sorted({layer for run in runs for layer in (run["masks"] or {})})
-    header = ["variant", "seeds", "mAP %", "R1 %", *(f"{layer} mask AUC" for layer in layers),
-              "train min per run"]
+    clutter = any(mask_scores(run, layer, "auc_clutter") is not None for run in runs for layer in layers)
+    mask_columns = [(f"{layer} mask AUC", layer, lambda auc: auc, "auc") for layer in layers]
+    mask_columns += [(f"{layer} abs(AUC - 0.5)", layer, lambda auc: abs(auc - 0.5), "auc") for layer in layers]
+    if clutter:
+        mask_columns += [(f"{layer} AUC person vs clutter", layer, lambda auc: auc, "auc_clutter")
+                         for layer in layers]
+    header = ["variant", "seeds", "mAP %", "R1 %", *(name for name, *_ in mask_columns), "train min per run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant in VARIANTS:
         mine = [run for run in runs if run["variant"] == variant]
@@ -126,15 +155,33 @@ def markdown_table(results):
             continue
         cells = [variant, " ".join(str(run["seed"]) for run in sorted(mine, key=lambda run: run["seed"])),
                  spread([run["mAP"] for run in mine], 100), spread([run["R1"] for run in mine], 100)]
-        for layer in layers:
-            aucs = [run["masks"][layer]["auc"] for run in mine if run["masks"] and layer in run["masks"]]
-            cells.append(spread(aucs, digits=3) if aucs else "-")
+        for _, layer, transform, key in mask_columns:
+            values = [transform(value) for run in mine
+                      if (value := mask_scores(run, layer, key)) is not None and np.isfinite(value)]
+            cells.append(spread(values, digits=3) if values else "-")
         cells.append(f"{np.mean([run['train_seconds'] for run in mine]) / 60:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     overrides = " ".join(results["setting"]["overrides"]) or "none"
-    lines.append(f"\nSetting: config `{results['setting']['config']}`, overrides: {overrides}; "
-                 f"mean ± sample std (min-max) over the seeds.")
+    lines.append(f"\nSetting: config `{results['setting']['config']}`, synthetic generator "
+                 f"{generator_of(results)}, overrides: {overrides}; mean ± sample std (min-max) over the seeds.")
+    lines.extend(welch_lines(runs))
     return "\n".join(lines)
+
+
+def welch_lines(runs):
+    """Welch's t-test (unequal variances) of "both" against "no COSAM", for
+    mAP and R1, where each has two seeds or more."""
+    both = [run for run in runs if run["variant"] == "both"]
+    plain = [run for run in runs if run["variant"] == "no COSAM"]
+    if len(both) < 2 or len(plain) < 2:
+        return []
+    lines = []
+    for metric in ("mAP", "R1"):
+        test = stats.ttest_ind([run[metric] for run in both], [run[metric] for run in plain], equal_var=False)
+        difference = 100 * (np.mean([run[metric] for run in both]) - np.mean([run[metric] for run in plain]))
+        lines.append(f"Welch's t-test, {metric} of both against no COSAM: difference {difference:+.2f} points, "
+                     f"t = {test.statistic:.2f}, p = {test.pvalue:.3f} ({len(both)} and {len(plain)} seeds).")
+    return lines
 
 
 if __name__ == "__main__":

@@ -36,5 +36,15 @@ def test_runs_are_scored_once_and_tabulated(tmp_path, capsys):
     both = next(line for line in out.splitlines() if line.startswith("| both |"))
     mAP = [100 * runs[f"both/{seed}"]["mAP"] for seed in (1, 2)]
     assert both.split(" | ")[2].startswith(f"{sum(mAP) / 2:.2f} ± ")
+    assert "Welch's t-test, mAP of both against no COSAM" in out
     with pytest.raises(SystemExit, match="holds runs with the overrides"):
         mask_ablation.main([word for word in argv if word != "train.epochs=1"])
+
+
+def test_a_file_of_the_previous_generator_takes_no_new_runs(tmp_path, capsys):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"setting": {"config": "masks", "overrides": []}, "runs": {}}))
+    with pytest.raises(SystemExit, match="runs on synthetic generator 1"):
+        mask_ablation.main(["--results", str(results), "--root", str(tmp_path / "data"), "--seeds", "1"])
+    mask_ablation.main(["--results", str(results), "--table"])  # its table still prints
+    assert "synthetic generator 1" in capsys.readouterr().out
