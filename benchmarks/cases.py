@@ -108,7 +108,7 @@ STAGE_MAPS = {
     "COSAM_5s2": (256, 8, 4),
 }
 #: (B, N) per stage: 32 frames, fewer where the reference's volume is huge,
-#: plus the training batches the issue's targets name (B=32 at N=4 and N=8).
+#: plus the training batches the roofline targets name (B=32 at N=4 and N=8).
 STAGE_BATCHES = {
     "COSAM_2": ((8, 4), (2, 8), (4, 8)),
     "COSAM_3": ((8, 4), (4, 8), (32, 8)),
@@ -124,7 +124,7 @@ SMOKE_OP_CASES = (
     OpCase("tiny", 2, 4, 16, 8, 4),
     OpCase("tiny", 1, 8, 16, 4, 2),
 )
-#: The layer where ResNet50 at 256x128 input has it (issue 24's shapes), B = 8 clips of N = 4.
+#: The layer where ResNet50 at 256x128 input has it (the layer benchmark's shapes), B = 8 clips of N = 4.
 FULL_LAYER_CASES = (
     LayerCase("COSAM_2", 8, 4, 256, 64, 32),
     LayerCase("COSAM_3", 8, 4, 512, 32, 16),

@@ -191,7 +191,7 @@ def layer_table(results):
             "Each round times the fused layer, its reduction alone and the reference layer "
             "(`implementation=\"reference\"`) back to back on fresh inputs, in training mode, the order "
             "rotating; ratios are medians of the per-round ratios, quartiles in brackets. "
-            "Targets: issue 24's, for the fused layer over its reduction.",
+            "Targets: the project's, for the fused layer over its reduction.",
             "",
             "| stage | B | N | C | H x W | layer ms | reduction ms | reference ms | layer / reduction | target "
             "| reference / layer | peak MiB layer, reduction, reference |",
@@ -228,7 +228,7 @@ def model_table(results):
             f"### {result['group']}",
             "",
             "Each round runs one step of every model on the same batch, the order rotating; "
-            "ratios are medians of the per-round ratios, quartiles in brackets. Targets: issue 24's.",
+            "ratios are medians of the per-round ratios, quartiles in brackets. Targets: the project's.",
             "",
             "| COSAM after blocks | ms | time / plain | target |",
             "|---|---|---|---|",

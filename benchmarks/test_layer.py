@@ -1,7 +1,7 @@
 """The whole CosamLayer forward+backward in training mode, fused and
 reference (`implementation="reference"`), and the part no formulation can
 avoid, its 1x1 reduction conv + BN + ReLU, timed in turn within each round
-at each of issue 24's shapes: the ratios layer/reduction and reference/layer
+at each of four shapes: the ratios layer/reduction and reference/layer
 are taken per round (report.py)."""
 import dataclasses
 
