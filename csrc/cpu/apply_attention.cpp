@@ -44,21 +44,33 @@ void apply_attention_impl(
       });
 }
 
-// One row of the backward: dx = g s scale, ds_frame += g x scale, and the
-// row's share of dc, sum_p g x s, returned. Not cloned: its AVX2 and
-// AVX-512 clones (with the double sums) took about 1.7x the baseline's time at
-// COSAM_4 on one core of a 2-core Xeon, where the other kernels' gained.
-template <typename scalar_t, typename acc_t>
-acc_t attention_backward_row(
+// One row of the backward: dx = g s scale, ds_block += g x scale, and the
+// row's share of dc, sum_p g x s, returned: products in opmath_t (float for
+// float32), the share summed in kLanes lanes of opmath_t, then in acc_t.
+template <typename scalar_t, typename opmath_t, typename acc_t>
+COSAM_CPU_CLONES acc_t attention_backward_row(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
-    const scalar_t* __restrict__ s, acc_t scale, scalar_t* __restrict__ dx,
-    acc_t* __restrict__ ds_frame, int64_t P) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  for (int64_t p = 0; p < P; ++p) {
-    dx[p] = static_cast<scalar_t>(static_cast<opmath_t>(g[p]) * s[p] * scale);
-    ds_frame[p] += static_cast<acc_t>(g[p]) * x[p] * scale;
+    const scalar_t* __restrict__ s, opmath_t scale, scalar_t* __restrict__ dx,
+    opmath_t* __restrict__ ds_block, int64_t P) {
+  opmath_t lanes[kLanes] = {};
+  int64_t p = 0;
+  for (; p + kLanes <= P; p += kLanes) {
+    for (int64_t j = 0; j < kLanes; ++j) {
+      const opmath_t grad = g[p + j], grad_x = grad * static_cast<opmath_t>(x[p + j]);
+      dx[p + j] = static_cast<scalar_t>(grad * static_cast<opmath_t>(s[p + j]) * scale);
+      ds_block[p + j] += grad_x * scale;
+      lanes[j] += grad_x * static_cast<opmath_t>(s[p + j]);
+    }
   }
-  return lane_sum<acc_t>(P, [&](int64_t p) { return static_cast<acc_t>(g[p]) * x[p] * s[p]; });
+  acc_t share = 0;
+  for (; p < P; ++p) {
+    const opmath_t grad = g[p], grad_x = grad * static_cast<opmath_t>(x[p]);
+    dx[p] = static_cast<scalar_t>(grad * static_cast<opmath_t>(s[p]) * scale);
+    ds_block[p] += grad_x * scale;
+    share += grad_x * static_cast<opmath_t>(s[p]);
+  }
+  for (int64_t j = 0; j < kLanes; ++j) share += lanes[j];
+  return share;
 }
 
 // dx = g s (1 + c); ds[p] = sum over channels of g x (1 + c);
@@ -69,15 +81,16 @@ void apply_attention_backward_impl(
     const scalar_t* g, const scalar_t* x, const scalar_t* s,
     const scalar_t* c, scalar_t* dx, scalar_t* ds, scalar_t* dc,
     const AttentionBatch& ab) {
+  using opmath_t = at::opmath_type<scalar_t>;
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
   const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
   std::vector<acc_t> dc_frames(ab.clips * N * C);
-  for_each_frame_summing_positions<acc_t>(
-      ab.clips * N, C, P, ds, [&](int64_t frame, int64_t channel, acc_t* ds_frame) {
+  for_each_frame_summing_positions<acc_t, opmath_t>(
+      ab.clips * N, C, P, ds, [&](int64_t frame, int64_t channel, opmath_t* ds_block) {
         const int64_t row = frame * C + channel;
-        const acc_t scale = 1 + static_cast<acc_t>(c[(frame / N) * C + channel]);
-        dc_frames[row] = attention_backward_row(
-            g + row * P, x + row * P, s + frame * P, scale, dx + row * P, ds_frame, P);
+        const opmath_t scale = 1 + static_cast<opmath_t>(c[(frame / N) * C + channel]);
+        dc_frames[row] = attention_backward_row<scalar_t, opmath_t, acc_t>(
+            g + row * P, x + row * P, s + frame * P, scale, dx + row * P, ds_block, P);
       });
   for (int64_t clip = 0; clip < ab.clips; ++clip) {
     for (int64_t channel = 0; channel < C; ++channel) {

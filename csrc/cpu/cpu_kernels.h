@@ -47,40 +47,46 @@ inline int64_t row_grain(int64_t positions) {
   return std::max<int64_t>(1, at::internal::GRAIN_SIZE / positions);
 }
 
-// sum_{i < n} term(i) in kLanes interleaved partial sums, added in a fixed
-// order: one running sum is a chain of dependent adds that the compiler may not
-// reorder, so it cannot vectorise; kLanes chains can.
-constexpr int64_t kLanes = 8;
+// Interleaved partial sums in the row loops: one running sum is a chain of
+// dependent adds that the compiler may not reorder, so it cannot vectorise;
+// kLanes chains (one AVX-512 register of float) can.
+constexpr int64_t kLanes = 16;
 
-template <typename acc_t, typename Term>
-acc_t lane_sum(int64_t n, Term&& term) {
-  acc_t lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
-  }
-  acc_t total = 0;
-  for (; i < n; ++i) total += term(i);
-  for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
-  return total;
+// Channels whose shares of a position sum are added in the row loop's own
+// precision before they join the sum in acc_t (see below).
+constexpr int64_t kChannelBlock = 16;
+
+// sums[p] += block[p].
+template <typename block_t, typename acc_t>
+COSAM_CPU_CLONES void add_block(const block_t* __restrict__ block, acc_t* __restrict__ sums, int64_t P) {
+  for (int64_t p = 0; p < P; ++p) sums[p] += block[p];
 }
 
 // The loop of the backward kernels that also sum over channels per position:
-// parallel over frames of C rows of P positions, row(frame, channel, sums)
-// handles one row and adds its share to the frame's P sums, which then go to
-// position_sums[frame]. Each frame has one owner: no two threads add to one
-// value, so the result is deterministic.
-template <typename acc_t, typename scalar_t, typename RowFn>
+// parallel over frames of C rows of P positions, row(frame, channel, block)
+// handles one row and adds its share to P partial sums in block_t, the
+// precision the row computes in (float for float32 maps), so that the row
+// vectorises at full width. Every kChannelBlock channels the partial sums are
+// added into the frame's P sums in acc_t (double for float32), which then go
+// to position_sums[frame]: a sum over C channels rounds as one over
+// kChannelBlock in block_t, the rest in acc_t. Each frame has one owner: no
+// two threads add to one value, so the result is deterministic.
+template <typename acc_t, typename block_t, typename scalar_t, typename RowFn>
 void for_each_frame_summing_positions(
     int64_t frames, int64_t C, int64_t P, scalar_t* position_sums, RowFn&& row) {
   at::parallel_for(
       0, frames, std::max<int64_t>(1, row_grain(P) / C),
       [&](int64_t begin, int64_t end) {
         std::vector<acc_t> sums(P);
+        std::vector<block_t> block(P);
         for (int64_t frame = begin; frame < end; ++frame) {
           std::fill(sums.begin(), sums.end(), acc_t(0));
-          for (int64_t channel = 0; channel < C; ++channel) {
-            row(frame, channel, sums.data());
+          for (int64_t first = 0; first < C; first += kChannelBlock) {
+            std::fill(block.begin(), block.end(), block_t(0));
+            for (int64_t channel = first; channel < std::min(C, first + kChannelBlock); ++channel) {
+              row(frame, channel, block.data());
+            }
+            add_block(block.data(), sums.data(), P);
           }
           for (int64_t p = 0; p < P; ++p) {
             position_sums[frame * P + p] = static_cast<scalar_t>(sums[p]);

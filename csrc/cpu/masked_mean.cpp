@@ -3,6 +3,7 @@
 // the mask gradient.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -35,14 +36,14 @@ void masked_mean_impl(
   });
 }
 
-// One row of the backward: dx = scale s, ds_frame += scale x.
-template <typename scalar_t, typename acc_t>
+// One row of the backward: dx = scale s, ds_block += scale x, in opmath_t.
+template <typename scalar_t, typename opmath_t>
 COSAM_CPU_CLONES void masked_mean_backward_row(
-    const scalar_t* __restrict__ x, const scalar_t* __restrict__ s, acc_t scale,
-    scalar_t* __restrict__ dx, acc_t* __restrict__ ds_frame, int64_t P) {
+    const scalar_t* __restrict__ x, const scalar_t* __restrict__ s, opmath_t scale,
+    scalar_t* __restrict__ dx, opmath_t* __restrict__ ds_block, int64_t P) {
   for (int64_t p = 0; p < P; ++p) {
-    dx[p] = static_cast<scalar_t>(scale * s[p]);
-    ds_frame[p] += scale * x[p];
+    dx[p] = static_cast<scalar_t>(scale * static_cast<opmath_t>(s[p]));
+    ds_block[p] += scale * static_cast<opmath_t>(x[p]);
   }
 }
 
@@ -51,13 +52,14 @@ template <typename scalar_t>
 void masked_mean_backward_impl(
     const scalar_t* g, const scalar_t* x, const scalar_t* s, scalar_t* dx,
     scalar_t* ds, int64_t frames, int64_t C, int64_t P) {
+  using opmath_t = at::opmath_type<scalar_t>;
   using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  for_each_frame_summing_positions<acc_t>(
-      frames, C, P, ds, [&](int64_t frame, int64_t channel, acc_t* ds_frame) {
+  for_each_frame_summing_positions<acc_t, opmath_t>(
+      frames, C, P, ds, [&](int64_t frame, int64_t channel, opmath_t* ds_block) {
         const int64_t row = frame * C + channel;
         masked_mean_backward_row(
-            x + row * P, s + frame * P, static_cast<acc_t>(g[row]) / P, dx + row * P,
-            ds_frame, P);
+            x + row * P, s + frame * P, static_cast<opmath_t>(g[row]) / P, dx + row * P,
+            ds_block, P);
       });
 }
 
