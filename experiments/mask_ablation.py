@@ -30,9 +30,10 @@ from tqdm import tqdm
 
 from cosam_reid.config import load_config
 from cosam_reid.datasets.synthetic import GENERATOR_VERSION
-from cosam_reid.engine import train
+from cosam_reid.datasets import build_dataset
+from cosam_reid.engine import initial_model, train
 from cosam_reid.evaluation import evaluate_checkpoint
-from cosam_reid.evaluation.mask_quality import evaluate_checkpoint_masks
+from cosam_reid.evaluation.mask_quality import dataset_mask_quality, evaluate_checkpoint_masks
 
 #: variant -> its overrides over the `masks` config.
 VARIANTS = {
@@ -54,6 +55,9 @@ def main(argv=None):
                         help="where each run's checkpoint goes (default: %(default)s)")
     parser.add_argument("--results", default=DEFAULT_RESULTS, help="results file (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="only print the table of the results file")
+    parser.add_argument("--initial", action="store_true",
+                        help="also score the masks of each run's model as built, before its first step (seeded "
+                             "as the run), beside the trained ones")
     parser.epilog = "KEY=VALUE arguments, anywhere on the line, set config keys over the masks config."
     # KEY=VALUE words are taken out first: --seeds and --variants take several values and would swallow them.
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -64,6 +68,8 @@ def main(argv=None):
     if not args.table:
         check_generator(args.results, results)
         run_ablation(args, results)
+        if args.initial:
+            score_initial_masks(args, results)
     print(markdown_table(results))
 
 
@@ -97,23 +103,30 @@ def write_results(path, results):
     os.replace(temporary, path)  # an interrupted write leaves the previous file whole
 
 
+def run_config(args, variant, seed):
+    output_dir = os.path.join(args.runs, f"{variant.replace(' ', '_')}-seed{seed}")
+    return load_config("masks", [f"data.root={args.root}", f"train.seed={seed}", f"train.output_dir={output_dir}",
+                                 "train.resume=true", *VARIANTS[variant], *args.overrides])
+
+
+def has_spatial_masks(config):
+    return bool(config.model.cosam_blocks) and config.model.attention != "channel"
+
+
 def run_ablation(args, results):
     plan = [(variant, seed) for seed in args.seeds for variant in args.variants
             if f"{variant}/{seed}" not in results["runs"]]
     started = time.perf_counter()
     for variant, seed in tqdm(plan, desc="ablation runs", unit="run", file=sys.stdout):
         tqdm.write(f"\n=> {variant}, seed {seed}")
-        output_dir = os.path.join(args.runs, f"{variant.replace(' ', '_')}-seed{seed}")
-        config = load_config("masks", [f"data.root={args.root}", f"train.seed={seed}",
-                                       f"train.output_dir={output_dir}", "train.resume=true",
-                                       *VARIANTS[variant], *args.overrides])
+        config = run_config(args, variant, seed)
         clock = time.perf_counter()
         trainer = train(config)
         train_seconds = time.perf_counter() - clock
         checkpoint = trainer.checkpoint_path
         reid = evaluate_checkpoint(checkpoint, config.evaluation, config.data.root)
         masks = None
-        if config.model.cosam_blocks and config.model.attention != "channel":
+        if has_spatial_masks(config):
             masks = evaluate_checkpoint_masks(checkpoint, config.evaluation, config.data.root).as_dict()
         results["runs"][f"{variant}/{seed}"] = {
             "variant": variant, "seed": seed, "mAP": reid.mAP, "R1": reid.cmc[1], "mINP": reid.mINP,
@@ -126,6 +139,26 @@ def run_ablation(args, results):
         print(f"=> {len(plan)} runs in {(time.perf_counter() - started) / 60:.1f} min")
 
 
+def score_initial_masks(args, results):
+    """Scores the masks of the model each run starts from (seeded and built
+    as train() does, evaluated as the trained one) into its "initial_masks"."""
+    plan = [key for key in (f"{variant}/{seed}" for seed in args.seeds for variant in args.variants)
+            if key in results["runs"] and "initial_masks" not in results["runs"][key]]
+    for key in tqdm(plan, desc="initial masks", unit="run", file=sys.stdout):
+        run = results["runs"][key]
+        config = run_config(args, run["variant"], run["seed"])
+        masks = None
+        if has_spatial_masks(config):
+            train_set = build_dataset(config.data.dataset, config.data.root, **config.data.dataset_options)
+            model = initial_model(config, train_set.num_train_pids, log=lambda *_: None)
+            test_set = build_dataset(config.evaluation.dataset, config.data.root,
+                                     **config.evaluation.dataset_options)
+            masks = dataset_mask_quality(model, test_set, clips_per_batch=config.evaluation.clips_per_batch,
+                                         progress=False).as_dict()
+        run["initial_masks"] = masks
+        write_results(args.results, results)
+
+
 def spread(values, scale=1.0, digits=2):
     """'mean ± std (min-max)' over the seeds; the std is the sample one (n - 1)."""
     values = np.asarray(values, dtype=np.float64) * scale
@@ -133,8 +166,9 @@ def spread(values, scale=1.0, digits=2):
     return f"{values.mean():.{digits}f} ± {std:.{digits}f} ({values.min():.{digits}f}-{values.max():.{digits}f})"
 
 
-def mask_scores(run, layer, key):
-    scores = (run["masks"] or {}).get(layer, {})
+def mask_scores(run, layer, key, when="masks"):
+    """A mask score of a run's trained model, or (when="initial_masks") of the model it started from."""
+    scores = (run.get(when) or {}).get(layer, {})
     return scores.get(key)
 
 
@@ -142,10 +176,16 @@ def markdown_table(results):
     runs = list(results["runs"].values())
     layers = sorted({layer for run in runs for layer in (run["masks"] or {})})
     clutter = any(mask_scores(run, layer, "auc_clutter") is not None for run in runs for layer in layers)
-    mask_columns = [(f"{layer} mask AUC", layer, lambda auc: auc, "auc") for layer in layers]
-    mask_columns += [(f"{layer} abs(AUC - 0.5)", layer, lambda auc: abs(auc - 0.5), "auc") for layer in layers]
+    initial = any(mask_scores(run, layer, "auc", "initial_masks") is not None for run in runs for layer in layers)
+    # (heading, layer, transform, score, of the trained model or the initial one)
+    mask_columns = [(f"{layer} mask AUC", layer, lambda auc: auc, "auc", "masks") for layer in layers]
+    if initial:
+        mask_columns += [(f"{layer} mask AUC before training", layer, lambda auc: auc, "auc", "initial_masks")
+                         for layer in layers]
+    mask_columns += [(f"{layer} abs(AUC - 0.5)", layer, lambda auc: abs(auc - 0.5), "auc", "masks")
+                     for layer in layers]
     if clutter:
-        mask_columns += [(f"{layer} AUC person vs clutter", layer, lambda auc: auc, "auc_clutter")
+        mask_columns += [(f"{layer} AUC person vs clutter", layer, lambda auc: auc, "auc_clutter", "masks")
                          for layer in layers]
     header = ["variant", "seeds", "mAP %", "R1 %", *(name for name, *_ in mask_columns), "train min per run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -155,9 +195,9 @@ def markdown_table(results):
             continue
         cells = [variant, " ".join(str(run["seed"]) for run in sorted(mine, key=lambda run: run["seed"])),
                  spread([run["mAP"] for run in mine], 100), spread([run["R1"] for run in mine], 100)]
-        for _, layer, transform, key in mask_columns:
+        for _, layer, transform, key, when in mask_columns:
             values = [transform(value) for run in mine
-                      if (value := mask_scores(run, layer, key)) is not None and np.isfinite(value)]
+                      if (value := mask_scores(run, layer, key, when)) is not None and np.isfinite(value)]
             cells.append(spread(values, digits=3) if values else "-")
         cells.append(f"{np.mean([run['train_seconds'] for run in mine]) / 60:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -165,6 +205,7 @@ def markdown_table(results):
     lines.append(f"\nSetting: config `{results['setting']['config']}`, synthetic generator "
                  f"{generator_of(results)}, overrides: {overrides}; mean ± sample std (min-max) over the seeds.")
     lines.extend(welch_lines(runs))
+    lines.extend(initial_lines(runs, layers))
     return "\n".join(lines)
 
 
@@ -181,6 +222,22 @@ def welch_lines(runs):
         difference = 100 * (np.mean([run[metric] for run in both]) - np.mean([run[metric] for run in plain]))
         lines.append(f"Welch's t-test, {metric} of both against no COSAM: difference {difference:+.2f} points, "
                      f"t = {test.statistic:.2f}, p = {test.pvalue:.3f} ({len(both)} and {len(plain)} seeds).")
+    return lines
+
+
+def initial_lines(runs, layers):
+    """Spearman's rank correlation, over the runs scored before training too,
+    of each layer's mask AUC before and after training: whether the
+    initialisation decides which way round the trained masks come out."""
+    lines = []
+    for layer in layers:
+        pairs = [(before, after) for run in runs
+                 if (before := mask_scores(run, layer, "auc", "initial_masks")) is not None
+                 and (after := mask_scores(run, layer, "auc")) is not None]
+        if len(pairs) >= 3:
+            test = stats.spearmanr(*zip(*pairs))
+            lines.append(f"Spearman's rank correlation of the {layer} mask AUC before and after training: "
+                         f"rho = {test.statistic:.2f}, p = {test.pvalue:.3f} ({len(pairs)} runs).")
     return lines
 
 

@@ -40,6 +40,18 @@ def test_runs_are_scored_once_and_tabulated(tmp_path, capsys):
     with pytest.raises(SystemExit, match="holds runs with the overrides"):
         mask_ablation.main([word for word in argv if word != "train.epochs=1"])
 
+    # --initial scores the model each run started from, trains nothing, and the table gains its column.
+    mask_ablation.main([*argv, "--initial"])
+    out = capsys.readouterr().out
+    assert "=> both, seed" not in out
+    runs = json.loads(results.read_text())["runs"]
+    initial = [runs[f"both/{seed}"]["initial_masks"]["COSAM_3"]["auc"] for seed in (1, 2)]
+    assert all(0 <= auc <= 1 for auc in initial) and initial[0] != initial[1]  # seeded per run
+    assert runs["no COSAM/1"]["initial_masks"] is None
+    assert initial != [runs[f"both/{seed}"]["masks"]["COSAM_3"]["auc"] for seed in (1, 2)]
+    header = next(line for line in out.splitlines() if line.startswith("| variant |"))
+    assert "COSAM_3 mask AUC before training" in header
+
 
 def test_a_file_of_the_previous_generator_takes_no_new_runs(tmp_path, capsys):
     results = tmp_path / "results.json"
