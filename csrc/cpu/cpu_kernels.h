@@ -14,9 +14,11 @@
 
 namespace cosam::cpu {
 
-// AT_DISPATCH over the dtypes check_dtype accepts. float32 and float64
-// accumulate in double, float16 and bfloat16 in float32 (at::acc_type, as
-// the CUDA kernels' at::opmath_type).
+// AT_DISPATCH over the dtypes check_dtype accepts. Sums over positions or
+// channels end in at::acc_type (double for float32 and float64, float32 for
+// float16 and bfloat16); the backward rows compute in at::opmath_type (as
+// the CUDA kernels do) and hand their sums over to acc_type every
+// kChannelBlock channels.
 #define COSAM_DISPATCH_CPU_TYPES(TYPE, NAME, ...) \
   AT_DISPATCH_FLOATING_TYPES_AND2(                \
       at::kHalf, at::kBFloat16, TYPE, NAME, __VA_ARGS__)

@@ -5,6 +5,7 @@ import re
 import sys
 
 from .commands import add_commands
+from .memory import keep_freed_memory
 
 #: The start of the message torch's DataLoader gives an error it re-raises from a worker.
 WORKER_ERROR = re.compile(r"Caught (\w+) in DataLoader worker process \d+\.\nOriginal Traceback")
@@ -18,6 +19,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     try:
         args.run(args)
     except (ValueError, KeyError, OSError) as error:
