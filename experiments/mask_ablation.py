@@ -34,6 +34,7 @@ from cosam_reid.datasets import build_dataset
 from cosam_reid.engine import initial_model, train
 from cosam_reid.evaluation import evaluate_checkpoint
 from cosam_reid.evaluation.mask_quality import dataset_mask_quality, evaluate_checkpoint_masks
+from cosam_reid.memory import keep_freed_memory
 
 #: variant -> its overrides over the `masks` config.
 VARIANTS = {
@@ -67,6 +68,7 @@ def main(argv=None):
     results = read_results(args.results, args.overrides)
     if not args.table:
         check_generator(args.results, results)
+        keep_freed_memory()  # as the cosam-reid command does
         run_ablation(args, results)
         if args.initial:
             score_initial_masks(args, results)
