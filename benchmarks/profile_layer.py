@@ -42,6 +42,7 @@ import argparse
 import collections
 import dataclasses
 import os
+import resource
 import shlex
 import statistics
 import sys
@@ -51,6 +52,8 @@ import cpuinfo
 import torch
 from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile, record_function
+
+from cosam_reid.memory import GLIBC_SETTINGS, keep_freed_memory
 
 import cases
 import roofline
@@ -94,6 +97,9 @@ def parse_args(argv):
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables to FILE")
     parser.add_argument("--smoke", action="store_true",
                         help="a tiny shape (in place of --shapes) and few steps: checks the tool")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="keep freed memory for reuse, as the cosam-reid command does "
+                             "(cosam_reid.memory.keep_freed_memory; default: glibc's malloc as it is)")
     return parser.parse_args(argv)
 
 
@@ -257,13 +263,22 @@ def measure_rates(smoke, settings):
     return rates
 
 
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def timed_in_turn(case, settings):
-    """{part: [seconds per round]} of the layer and its reduction, without the profiler."""
+    """({part: [seconds per round]}, [minor page faults per round]) of the
+    layer and its reduction, without the profiler."""
     calls, make_inputs = cases.layer_calls(case, TIMED_PARTS, DEVICE)
     seconds = {part: [] for part in TIMED_PARTS}
+    faults = []
     for _ in range(settings.warmup_steps + settings.timed_rounds):
-        cases.run_in_turn(calls, make_inputs(), seconds, DEVICE)
-    return {part: times[settings.warmup_steps:] for part, times in seconds.items()}
+        inputs = make_inputs()
+        before = minor_faults()
+        cases.run_in_turn(calls, inputs, seconds, DEVICE)
+        faults.append(minor_faults() - before)
+    return {part: times[settings.warmup_steps:] for part, times in seconds.items()}, faults[settings.warmup_steps:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +293,8 @@ class Floor:
     copy_seconds: float
     #: {part: [seconds per round]}, without the profiler.
     timed: dict
+    #: Minor page faults per round (the layer's step and its reduction's): pages the kernel maps afresh.
+    faults: list
 
     @property
     def reduction_seconds(self):
@@ -295,7 +312,7 @@ def floor(case, layer, rates, settings):
     map_bytes = passes * case.clips * case.frames * case.in_channels * case.positions * ELEMENT_SIZE
     return Floor(
         case, layer.reduced_channels, cases.contraction_order(op_case, DEVICE), flops, map_bytes,
-        flops / rates["gemm"], map_bytes / rates["copy"], timed_in_turn(case, settings),
+        flops / rates["gemm"], map_bytes / rates["copy"], *timed_in_turn(case, settings),
     )
 
 
@@ -312,11 +329,11 @@ def floor_table(floors, rates, smoke):
         "masked mean, read x and write the output; backward, read the gradient and x and write dx, read x "
         "once more for the mask's gradient. Beside it the layer and its reduction timed without the "
         "profiler, in turn within each round: medians, and the median of the per-round ratios with its "
-        "quartiles.",
+        "quartiles; and the minor page faults of a round (both), median.",
         "",
         "| stage | C, D, H x W | ncc_summary order | reduction ms | NCC GFLOP | GEMM ms | map passes MB "
-        "| copy ms | floor ms | floor / reduction | layer ms | layer / reduction | target |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| copy ms | floor ms | floor / reduction | layer ms | layer / reduction | target | page faults |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for item in floors:
         case, timed = item.case, item.timed
@@ -329,7 +346,7 @@ def floor_table(floors, rates, smoke):
             f"| {item.seconds * 1e3:.3g} | **{item.seconds / item.reduction_seconds:.3g}** "
             f"| {statistics.median(timed['layer_fused']) * 1e3:.3g} "
             f"| **{middle:.3g}** ({low:.3g} to {high:.3g}, n={len(ratios)}) "
-            f"| {cases.LAYER_RATIO_TARGETS.get(case.stage, '-')} |"
+            f"| {cases.LAYER_RATIO_TARGETS.get(case.stage, '-')} | {statistics.median(item.faults):.0f} |"
         )
     return lines + [""]
 
@@ -337,7 +354,14 @@ def floor_table(floors, rates, smoke):
 # --- the run ---------------------------------------------------------------------
 
 
-def header(argv, load, settings):
+def allocator(kept):
+    if kept:
+        return "freed memory kept for reuse (cosam_reid.memory.keep_freed_memory)"
+    settings = [f"{name}={os.environ[name]}" for name in GLIBC_SETTINGS if name in os.environ]
+    return f"glibc's malloc with {', '.join(settings)}" if settings else "glibc's malloc as it is"
+
+
+def header(argv, load, settings, kept):
     return [
         "# Where the CosamLayer's time goes",
         "",
@@ -347,6 +371,7 @@ def header(argv, load, settings):
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
         f"- the fused layer forward+backward in training mode, {DTYPE}, fresh inputs each step "
         f"(cases.run_layer); {settings.timed_rounds} rounds timed without the profiler",
+        f"- memory: {allocator(kept)}",
         "",
     ]
 
@@ -355,6 +380,7 @@ def main(argv):
     load = os.getloadavg()  # before the measurements add to it
     args = parse_args(argv)
     settings = SMOKE if args.smoke else FULL
+    kept = args.keep_freed_memory and keep_freed_memory()
     shapes = cases.SMOKE_LAYER_CASES if args.smoke else [
         case for case in cases.FULL_LAYER_CASES if case.stage in args.shapes
     ]
@@ -364,7 +390,7 @@ def main(argv):
         print("\n".join(new_lines), flush=True)
         lines.extend(new_lines)
 
-    emit(header(argv, load, settings))
+    emit(header(argv, load, settings, kept))
     rates = measure_rates(args.smoke, settings)
     floors = []
     for case in shapes:
