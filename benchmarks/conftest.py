@@ -15,6 +15,8 @@ import pytest
 import torch
 
 import cosam_ext
+from cosam_reid.memory import allocator_description, keep_freed_memory
+
 import cases
 import roofline
 from peak_memory import peak_memory
@@ -38,6 +40,14 @@ def pytest_addoption(parser):
         "--smoke", action="store_true",
         help="run every benchmark once on tiny shapes (also COSAM_BENCH_SMOKE=1)",
     )
+    parser.addoption(
+        "--keep-freed-memory", action="store_true",
+        help="keep freed memory for reuse, as the cosam-reid command does (default: glibc's malloc as it is)",
+    )
+
+
+def pytest_configure(config):
+    config.freed_memory_kept = config.getoption("--keep-freed-memory") and keep_freed_memory()
 
 
 def pytest_generate_tests(metafunc):
@@ -151,6 +161,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         cosam_ext_path=os.path.dirname(cosam_ext.__file__),
         cosam_ext_library_built=_library_mtime(),
         load_average_start=LOAD_AT_START,
+        memory=allocator_description(config.freed_memory_kept),
         smoke=cases.is_smoke(config),
         command=" ".join([_pytest_invocation()] + [shlex.quote(arg) for arg in sys.argv[1:]]),
     )

@@ -53,7 +53,7 @@ import torch
 from torch._C._profiler import _EventType
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from cosam_reid.memory import GLIBC_SETTINGS, keep_freed_memory
+from cosam_reid.memory import allocator_description, keep_freed_memory
 
 import cases
 import roofline
@@ -354,13 +354,6 @@ def floor_table(floors, rates, smoke):
 # --- the run ---------------------------------------------------------------------
 
 
-def allocator(kept):
-    if kept:
-        return "freed memory kept for reuse (cosam_reid.memory.keep_freed_memory)"
-    settings = [f"{name}={os.environ[name]}" for name in GLIBC_SETTINGS if name in os.environ]
-    return f"glibc's malloc with {', '.join(settings)}" if settings else "glibc's malloc as it is"
-
-
 def header(argv, load, settings, kept):
     return [
         "# Where the CosamLayer's time goes",
@@ -371,7 +364,7 @@ def header(argv, load, settings, kept):
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
         f"- the fused layer forward+backward in training mode, {DTYPE}, fresh inputs each step "
         f"(cases.run_layer); {settings.timed_rounds} rounds timed without the profiler",
-        f"- memory: {allocator(kept)}",
+        f"- memory: {allocator_description(kept)}",
         "",
     ]
 

@@ -287,6 +287,7 @@ def run_description(data):
         f"commit {commit.get('id', '?')[:10]}{' + uncommitted changes' if commit.get('dirty') else ''}",
         f"- load average (1, 5, 15 min) at start {_load(machine.get('load_average_start'))}, "
         f"at end {_load(machine.get('load_average_end'))} (the run itself keeps 2 threads busy)",
+        f"- memory: {machine.get('memory', 'not recorded')}",
         f"- mode: {'SMOKE (tiny shapes, one round: not a measurement)' if machine.get('smoke') else 'full'}"
         f", {len(data['benchmarks'])} benchmarks",
     ]

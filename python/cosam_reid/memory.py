@@ -40,3 +40,12 @@ def keep_freed_memory() -> bool:
         return False
     libc = ctypes.CDLL(None)  # the C library the process runs on
     return bool(libc.mallopt(M_MMAP_THRESHOLD, NEVER)) and bool(libc.mallopt(M_TRIM_THRESHOLD, NEVER))
+
+
+def allocator_description(kept: bool) -> str:
+    """How this process's malloc treats freed memory, in words, for the
+    record of a measurement: kept is what keep_freed_memory() returned."""
+    if kept:
+        return "freed memory kept for reuse (cosam_reid.memory.keep_freed_memory)"
+    settings = [f"{name}={os.environ[name]}" for name in GLIBC_SETTINGS if name in os.environ]
+    return f"glibc's malloc with {', '.join(settings)}" if settings else "glibc's malloc as it is"

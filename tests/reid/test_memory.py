@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from cosam_reid import cli
-from cosam_reid.memory import ENVIRONMENT, GLIBC_SETTINGS
+from cosam_reid.memory import ENVIRONMENT, GLIBC_SETTINGS, allocator_description
 
 # Prints what keep_freed_memory returned, then the MiB that stay resident after a 64 MiB tensor is freed.
 PROBE = textwrap.dedent("""
@@ -69,3 +69,12 @@ class _Parser:
 
     def parse_args(self, argv):
         return type("Args", (), {"command": "probe", "run": staticmethod(self.command)})()
+
+
+def test_a_measurement_records_the_allocator(monkeypatch):
+    for name in (ENVIRONMENT, *GLIBC_SETTINGS):
+        monkeypatch.delenv(name, raising=False)
+    assert allocator_description(True).startswith("freed memory kept")
+    assert allocator_description(False) == "glibc's malloc as it is"
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")
+    assert allocator_description(False) == "glibc's malloc with MALLOC_TRIM_THRESHOLD_=131072"
