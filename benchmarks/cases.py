@@ -132,12 +132,12 @@ FULL_LAYER_CASES = (
     LayerCase("COSAM_5s1", 8, 4, 2048, 16, 8),
 )
 SMOKE_LAYER_CASES = (LayerCase("tiny", 2, 4, 32, 8, 4),)
-#: Issue 24's targets for the fused layer over its reduction, paired per round.
+#: The targets for the fused layer over its reduction, paired per round.
 LAYER_RATIO_TARGETS = {"COSAM_2": 1.6, "COSAM_3": 1.5, "COSAM_4": 1.4, "COSAM_5s1": 1.4}
 
 #: The training-step benchmark's models: ResNet50 with COSAM after these blocks.
 MODEL_VARIANTS = {"plain": (), "cosam45": (4, 5), "cosam2345": (2, 3, 4, 5)}
-#: Issue 24's targets for a training step over the plain backbone's, paired per round.
+#: The targets for a training step over the plain backbone's, paired per round.
 MODEL_RATIO_TARGETS = {"cosam45": 1.03, "cosam2345": 1.12}
 
 
