@@ -52,23 +52,20 @@ COSAM_CPU_CLONES acc_t attention_backward_row(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
     const scalar_t* __restrict__ s, opmath_t scale, scalar_t* __restrict__ dx,
     opmath_t* __restrict__ ds_block, int64_t P) {
+  // dx[i] and ds_block[i] written, g x s at i returned.
+  const auto position = [&](int64_t i) {
+    const opmath_t grad = g[i], grad_x = grad * static_cast<opmath_t>(x[i]);
+    dx[i] = static_cast<scalar_t>(grad * static_cast<opmath_t>(s[i]) * scale);
+    ds_block[i] += grad_x * scale;
+    return grad_x * static_cast<opmath_t>(s[i]);
+  };
   opmath_t lanes[kLanes] = {};
   int64_t p = 0;
   for (; p + kLanes <= P; p += kLanes) {
-    for (int64_t j = 0; j < kLanes; ++j) {
-      const opmath_t grad = g[p + j], grad_x = grad * static_cast<opmath_t>(x[p + j]);
-      dx[p + j] = static_cast<scalar_t>(grad * static_cast<opmath_t>(s[p + j]) * scale);
-      ds_block[p + j] += grad_x * scale;
-      lanes[j] += grad_x * static_cast<opmath_t>(s[p + j]);
-    }
+    for (int64_t j = 0; j < kLanes; ++j) lanes[j] += position(p + j);
   }
   acc_t share = 0;
-  for (; p < P; ++p) {
-    const opmath_t grad = g[p], grad_x = grad * static_cast<opmath_t>(x[p]);
-    dx[p] = static_cast<scalar_t>(grad * static_cast<opmath_t>(s[p]) * scale);
-    ds_block[p] += grad_x * scale;
-    share += grad_x * static_cast<opmath_t>(s[p]);
-  }
+  for (; p < P; ++p) share += position(p);
   for (int64_t j = 0; j < kLanes; ++j) share += lanes[j];
   return share;
 }
