@@ -37,7 +37,7 @@ def channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frame
     Returns (out shaped like x, channel_mask (B, C) in the weights' dtype).
     """
     op = composition if exporting_to_onnx() else torch.ops.cosam.channel_attention
-    out, channel_mask, _ = op(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames)
+    out, channel_mask = op(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames)[:2]
     return out, channel_mask
 
 
@@ -55,17 +55,18 @@ def _channel_mlp(pooled, weight1, bias1, weight2, bias2):
 
 
 def _attend(masked_mean, apply_attention, x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
-    """(out, channel_mask, pooled), built on the given masked_mean and
-    apply_attention: the compiled ops, or their compositions."""
+    """(out, channel_mask, pooled, hidden, per_frame), built on the given
+    masked_mean and apply_attention: the compiled ops, or their compositions."""
     mask = mask_or_ones(x, spatial_mask)
     pooled = masked_mean(x, mask).to(weight1.dtype)
-    per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)[1]
+    hidden, per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)
     channel_mask = per_frame.view(-1, num_frames, x.shape[1]).mean(dim=1)
-    return apply_attention(x, mask, channel_mask.to(x.dtype), num_frames), channel_mask, pooled
+    out = apply_attention(x, mask, channel_mask.to(x.dtype), num_frames)
+    return out, channel_mask, pooled, hidden, per_frame
 
 
 def composition(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
-    """The op in standard ops, for export: (out, channel_mask, pooled)."""
+    """The op in standard ops, for export: (out, channel_mask, pooled, hidden, per_frame)."""
     return _attend(
         _masked_mean_composition, _apply_attention_composition,
         x, spatial_mask, weight1, bias1, weight2, bias2, num_frames,
@@ -81,8 +82,9 @@ def _channel_attention_op(
     weight2: torch.Tensor,
     bias2: torch.Tensor,
     num_frames: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    # Returns the pooled statistic too, so that the backward need not pool again.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    # Returns the pooled statistic and the MLP's activations too ((B*N, C)
+    # and (B*N, D)), so that the backward need not pool or run the MLP again.
     check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames, OP)
     return _attend(
         torch.ops.cosam.masked_mean, torch.ops.cosam.apply_attention,
@@ -97,18 +99,22 @@ def _fake(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames):
         x.new_empty(x.shape),
         weight1.new_empty((x.shape[0] // num_frames, x.shape[1])),
         weight1.new_empty(x.shape[:2]),
+        weight1.new_empty((x.shape[0], weight1.shape[0])),
+        weight1.new_empty(x.shape[:2]),
     )
 
 
 def _setup_context(ctx, inputs, output):
     x, spatial_mask, weight1, bias1, weight2, bias2, num_frames = inputs
-    _, channel_mask, pooled = output
-    ctx.save_for_backward(x, spatial_mask, weight1, bias1, weight2, bias2, channel_mask, pooled)
+    _, channel_mask, pooled, hidden, per_frame = output
+    # The activations are saved for the backward, not results to differentiate.
+    ctx.mark_non_differentiable(hidden, per_frame)
+    ctx.save_for_backward(x, spatial_mask, weight1, weight2, channel_mask, pooled, hidden, per_frame)
     ctx.num_frames = num_frames
 
 
-def _backward(ctx, grad_out, grad_channel_mask, grad_pooled):
-    x, spatial_mask, weight1, bias1, weight2, bias2, channel_mask, pooled = ctx.saved_tensors
+def _backward(ctx, grad_out, grad_channel_mask, grad_pooled, _grad_hidden, _grad_per_frame):
+    x, spatial_mask, weight1, weight2, channel_mask, pooled, hidden, per_frame = ctx.saved_tensors
     num_frames = ctx.num_frames
     mask = mask_or_ones(x, spatial_mask)
     # Gradients of unused outputs arrive as zeros (autograd materialises them).
@@ -116,8 +122,7 @@ def _backward(ctx, grad_out, grad_channel_mask, grad_pooled):
         grad_out, x, mask, channel_mask.to(x.dtype), num_frames
     )
     grad_channel = grad_channel.to(channel_mask.dtype) + grad_channel_mask
-    # The MLP's backward by hand (its activations are recomputed: (B*N, D) and (B*N, C)).
-    hidden, per_frame = _channel_mlp(pooled, weight1, bias1, weight2, bias2)
+    # The MLP's backward by hand, from the activations the forward saved.
     grad_per_frame = (grad_channel / num_frames).repeat_interleave(num_frames, dim=0)
     grad_logits2 = grad_per_frame * per_frame * (1 - per_frame)
     grad_hidden = grad_logits2 @ weight2
