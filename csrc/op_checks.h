@@ -142,22 +142,42 @@ inline void check_masked_maps(
   check_like_x(spatial_mask, x, "spatial_mask", op);
 }
 
-inline AttentionBatch check_attention(
-    const at::Tensor& x, const at::Tensor& spatial_mask,
-    const at::Tensor& channel_mask, int64_t num_frames, const char* op) {
+// x and its spatial mask in clips of num_frames frames.
+inline AttentionBatch check_masked_clips(
+    const at::Tensor& x, const at::Tensor& spatial_mask, int64_t num_frames, const char* op) {
   check_masked_maps(x, spatial_mask, op);
   TORCH_CHECK(num_frames >= 1, op, ": num_frames must be >= 1, got ", num_frames);
   TORCH_CHECK(
       x.size(0) % num_frames == 0, op, ": x.size(0) = ", x.size(0),
       " (B*N) is not divisible by num_frames = ", num_frames);
-  const int64_t clips = x.size(0) / num_frames;
+  return AttentionBatch{x.size(0) / num_frames, num_frames, x.size(1), x.size(2) * x.size(3)};
+}
+
+inline AttentionBatch check_attention(
+    const at::Tensor& x, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames, const char* op) {
+  const auto ab = check_masked_clips(x, spatial_mask, num_frames, op);
   TORCH_CHECK(
-      channel_mask.dim() == 2 && channel_mask.size(0) == clips &&
-          channel_mask.size(1) == x.size(1),
-      op, ": channel_mask must have shape (B, C) = (", clips, ", ",
-      x.size(1), "), got ", channel_mask.sizes());
+      channel_mask.dim() == 2 && channel_mask.size(0) == ab.clips &&
+          channel_mask.size(1) == ab.channels,
+      op, ": channel_mask must have shape (B, C) = (", ab.clips, ", ",
+      ab.channels, "), got ", channel_mask.sizes());
   check_like_x(channel_mask, x, "channel_mask", op);
-  return AttentionBatch{clips, num_frames, x.size(1), x.size(2) * x.size(3)};
+  return ab;
+}
+
+// The optional gradient of the pooled statistic mean_p(x * spatial_mask),
+// (B*N, C), that apply_attention_backward folds into dx and the mask's
+// gradient.
+inline void check_grad_pooled(
+    const std::optional<at::Tensor>& grad_pooled, const at::Tensor& x, const char* op) {
+  if (!grad_pooled.has_value() || !grad_pooled->defined()) return;
+  TORCH_CHECK(
+      grad_pooled->dim() == 2 && grad_pooled->size(0) == x.size(0) &&
+          grad_pooled->size(1) == x.size(1),
+      op, ": grad_pooled must have shape (B*N, C) = (", x.size(0), ", ",
+      x.size(1), "), got ", grad_pooled->sizes());
+  check_like_x(*grad_pooled, x, "grad_pooled", op);
 }
 
 }  // namespace cosam

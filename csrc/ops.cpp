@@ -30,7 +30,18 @@ TORCH_LIBRARY(cosam, m) {
   m.def(
       "apply_attention(Tensor x, Tensor spatial_mask, Tensor channel_mask, "
       "int num_frames) -> Tensor");
+  // Returns (dx, d spatial_mask, d channel_mask). With grad_pooled (B*N, C),
+  // the gradient of mean_p(x * spatial_mask), dx and d spatial_mask also
+  // carry that statistic's share: the channel attention's backward writes dx
+  // in one pass.
   m.def(
       "apply_attention_backward(Tensor grad, Tensor x, Tensor spatial_mask, "
-      "Tensor channel_mask, int num_frames) -> (Tensor, Tensor, Tensor)");
+      "Tensor channel_mask, int num_frames, Tensor? grad_pooled=None) "
+      "-> (Tensor, Tensor, Tensor)");
+  // d channel_mask alone, (B, C): the sum over a clip's frames and positions
+  // of grad * x * spatial_mask, which the channel attention needs before it
+  // can form grad_pooled.
+  m.def(
+      "apply_attention_channel_grad(Tensor grad, Tensor x, Tensor spatial_mask, "
+      "int num_frames) -> Tensor");
 }

@@ -37,7 +37,7 @@ KERNELS = (
 CPU_OPS = (
     "cosam::ncc_summary", "cosam::ncc_summary_backward", "cosam::ncc_cost_volume",
     "cosam::ncc_cost_volume_backward", "cosam::masked_mean", "cosam::masked_mean_backward",
-    "cosam::apply_attention", "cosam::apply_attention_backward",
+    "cosam::apply_attention", "cosam::apply_attention_backward", "cosam::apply_attention_channel_grad",
 )
 
 #: torch.amp.GradScaler's default init_scale, which the trainer keeps.
@@ -123,6 +123,7 @@ def workload_inputs(shape, dtype, device):
     _, clips, frames, channels, height, width = shape
     generator = torch.Generator().manual_seed(0)
     reduced = min(channels, 32)
+    hidden = max(1, channels // 16)
 
     def draw(*size, uniform=False):
         values = (torch.rand if uniform else torch.randn)(*size, generator=generator)
@@ -135,6 +136,11 @@ def workload_inputs(shape, dtype, device):
         channel_mask=draw(clips, channels, uniform=True),
         weight=draw(8, (frames - 1) * height * width),
         bias=draw(8),
+        # The channel MLP C -> hidden -> C of channel_attention.
+        weight1=draw(hidden, channels),
+        bias1=draw(hidden),
+        weight2=draw(channels, hidden),
+        bias2=draw(channels),
         num_frames=frames,
     )
 
@@ -153,6 +159,10 @@ def run_workload(device, dtypes):
             outputs = [
                 ops.masked_mean(t["x"], t["spatial_mask"]),
                 ops.apply_attention(t["x"], t["spatial_mask"], t["channel_mask"], t["num_frames"]),
+                # Its backward: apply_attention_channel_grad, then apply_attention_backward with grad_pooled.
+                ops.channel_attention(
+                    t["x"], t["spatial_mask"], t["weight1"], t["bias1"], t["weight2"], t["bias2"], t["num_frames"]
+                )[0],
             ]
             if shape[0] != "grid-stride wrap":  # the NCC ops' volume would be 4 x 12480 x 4160 there
                 outputs += [

@@ -43,6 +43,62 @@ def test_matches_reference(shape, dtype):
         assert_close(ours, theirs)
 
 
+def pooled_and_attention_gradients(inputs, num_frames, grad_out, grad_pooled):
+    """Reference gradients of (x, spatial_mask, channel_mask) from a loss on
+    apply_attention's output (gradient grad_out) and on the pooled statistic
+    mean_p(x * spatial_mask) (gradient grad_pooled)."""
+    x, spatial_mask, channel_mask = [t.detach().clone().requires_grad_(True) for t in inputs]
+    torch.autograd.backward(
+        [reference.apply_attention(x, spatial_mask, channel_mask, num_frames), reference.masked_mean(x, spatial_mask)],
+        [grad_out, grad_pooled],
+    )
+    return [x.grad, spatial_mask.grad, channel_mask.grad]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+def test_backward_with_grad_pooled_matches_reference(shape, dtype):
+    # The channel attention's second backward pass: the pooled statistic's
+    # share folded into dx and the spatial mask's gradient; dc is apply_attention's own.
+    inputs, num_frames = make_inputs(shape, dtype)
+    grad_out = torch.randn_like(inputs[0])
+    grad_pooled = torch.randn(inputs[0].shape[:2], dtype=dtype)
+    actual = torch.ops.cosam.apply_attention_backward(grad_out, *inputs, num_frames, grad_pooled)
+    for ours, theirs in zip(actual, pooled_and_attention_gradients(inputs, num_frames, grad_out, grad_pooled)):
+        assert ours.shape == theirs.shape
+        assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+def test_channel_grad_matches_reference(shape, dtype):
+    inputs, num_frames = make_inputs(shape, dtype)
+    grad_out = torch.randn_like(inputs[0])
+    actual = torch.ops.cosam.apply_attention_channel_grad(grad_out, inputs[0], inputs[1], num_frames)
+    assert actual.shape == inputs[2].shape and actual.dtype == dtype
+    assert_close(actual, gradients(reference.apply_attention, inputs, num_frames, grad_out)[2])
+
+
+def test_two_passes_non_contiguous():
+    inputs, num_frames = make_inputs((2, 3, 6, 4, 5))
+    x, spatial_mask, channel_mask = inputs
+    grad_out = torch.randn_like(x)
+    grad_pooled = torch.randn(x.shape[:2], dtype=x.dtype)
+    strided_grad = grad_out.transpose(2, 3).contiguous().transpose(2, 3)
+    strided_pooled = grad_pooled.t().contiguous().t()
+    strided_x = x.to(memory_format=torch.channels_last)
+    assert not any(t.is_contiguous() for t in (strided_grad, strided_pooled, strided_x))
+    expected = pooled_and_attention_gradients(inputs, num_frames, grad_out, grad_pooled)
+    ours = torch.ops.cosam.apply_attention_backward(
+        strided_grad, strided_x, spatial_mask, channel_mask, num_frames, strided_pooled
+    )
+    for actual, wanted in zip(ours, expected):
+        assert_close(actual, wanted)
+    assert_close(
+        torch.ops.cosam.apply_attention_channel_grad(strided_grad, strided_x, spatial_mask, num_frames), expected[2]
+    )
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4, 2, 3), (1, 2, 1, 1, 1)], ids=shape_id)
 def test_gradcheck(shape):
     inputs, num_frames = make_inputs(shape, requires_grad=True)
@@ -56,6 +112,13 @@ def test_opcheck(dtype):
     grad = torch.randn_like(inputs[0])
     detached = [t.detach() for t in inputs]
     torch.library.opcheck(torch.ops.cosam.apply_attention_backward.default, (grad, *detached, num_frames))
+    grad_pooled = torch.randn(inputs[0].shape[:2], dtype=dtype)
+    torch.library.opcheck(
+        torch.ops.cosam.apply_attention_backward.default, (grad, *detached, num_frames, grad_pooled)
+    )
+    torch.library.opcheck(
+        torch.ops.cosam.apply_attention_channel_grad.default, (grad, *detached[:2], num_frames)
+    )
 
 
 def test_non_contiguous_inputs():
@@ -102,3 +165,30 @@ BAD_INPUTS = [
 def test_bad_input_is_named(make_args, message):
     with pytest.raises(RuntimeError, match=message):
         ops.apply_attention(*make_args(*_inputs()))
+
+
+BAD_BACKWARD_INPUTS = [
+    ("grad_pooled_shape", lambda g, x, s, c, p: (g, x, s, c, 3, p[:, :3]), "grad_pooled must have shape"),
+    ("grad_pooled_dtype", lambda g, x, s, c, p: (g, x, s, c, 3, p.float()), "grad_pooled dtype"),
+]
+
+
+@pytest.mark.parametrize(
+    "make_args,message", [case[1:] for case in BAD_BACKWARD_INPUTS], ids=[case[0] for case in BAD_BACKWARD_INPUTS]
+)
+def test_bad_grad_pooled_is_named(make_args, message):
+    x, s, c = _inputs()
+    args = make_args(torch.randn_like(x), x, s, c, torch.randn(x.shape[:2], dtype=x.dtype))
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.cosam.apply_attention_backward(*args)
+
+
+@pytest.mark.parametrize("make_args,message", [
+    (lambda g, x, s: (g, x, s, 4), "not divisible by num_frames"),
+    (lambda g, x, s: (g, x, s[:, :, :1], 3), "spatial_mask must have shape"),
+    (lambda g, x, s: (g[:, :2], x, s, 3), "grad must have shape"),
+], ids=["frames", "spatial_shape", "grad_shape"])
+def test_channel_grad_bad_input_is_named(make_args, message):
+    x, s, _ = _inputs()
+    with pytest.raises(RuntimeError, match=message):
+        torch.ops.cosam.apply_attention_channel_grad(*make_args(torch.randn_like(x), x, s))

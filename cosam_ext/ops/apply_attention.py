@@ -2,7 +2,7 @@
 x (kernels in csrc/<backend>/apply_attention.*), and its backward."""
 import torch
 
-from .checks import check_attention
+from .checks import check_attention, check_grad_pooled, check_masked_clips
 from .tracing import exporting_to_onnx, fx_leaf
 
 __all__ = ["apply_attention", "composition"]
@@ -36,9 +36,17 @@ def _fake(x, spatial_mask, channel_mask, num_frames):
 
 
 @torch.library.register_fake("cosam::apply_attention_backward")
-def _backward_fake(grad, x, spatial_mask, channel_mask, num_frames):
-    check_attention(x, spatial_mask, channel_mask, num_frames, "cosam::apply_attention_backward")
+def _backward_fake(grad, x, spatial_mask, channel_mask, num_frames, grad_pooled=None):
+    op = "cosam::apply_attention_backward"
+    check_attention(x, spatial_mask, channel_mask, num_frames, op)
+    check_grad_pooled(grad_pooled, x, op)
     return x.new_empty(x.shape), spatial_mask.new_empty(spatial_mask.shape), channel_mask.new_empty(channel_mask.shape)
+
+
+@torch.library.register_fake("cosam::apply_attention_channel_grad")
+def _channel_grad_fake(grad, x, spatial_mask, num_frames):
+    check_masked_clips(x, spatial_mask, num_frames, "cosam::apply_attention_channel_grad")
+    return x.new_empty((x.shape[0] // num_frames, x.shape[1]))
 
 
 def _setup_context(ctx, inputs, output):

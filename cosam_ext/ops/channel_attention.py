@@ -117,10 +117,12 @@ def _backward(ctx, grad_out, grad_channel_mask, grad_pooled, _grad_hidden, _grad
     x, spatial_mask, weight1, weight2, channel_mask, pooled, hidden, per_frame = ctx.saved_tensors
     num_frames = ctx.num_frames
     mask = mask_or_ones(x, spatial_mask)
-    # Gradients of unused outputs arrive as zeros (autograd materialises them).
-    grad_x, grad_mask, grad_channel = torch.ops.cosam.apply_attention_backward(
-        grad_out, x, mask, channel_mask.to(x.dtype), num_frames
-    )
+    # Two passes over grad_out and x: the channel mask's gradient first, then,
+    # once the MLP's backward has turned it into the pooled statistic's
+    # gradient, dx and the spatial mask's gradient with both shares, each
+    # written once. Gradients of unused outputs arrive as zeros (autograd
+    # materialises them).
+    grad_channel = torch.ops.cosam.apply_attention_channel_grad(grad_out, x, mask, num_frames)
     grad_channel = grad_channel.to(channel_mask.dtype) + grad_channel_mask
     # The MLP's backward by hand, from the activations the forward saved.
     grad_per_frame = (grad_channel / num_frames).repeat_interleave(num_frames, dim=0)
@@ -128,16 +130,10 @@ def _backward(ctx, grad_out, grad_channel_mask, grad_pooled, _grad_hidden, _grad
     grad_hidden = grad_logits2 @ weight2
     grad_logits1 = grad_hidden * (1 - hidden * hidden)
     grad_pooled_total = grad_logits1 @ weight1 + grad_pooled
-    # pooled = mean_p(x * mask): its share of dx is rank one per frame, added
-    # in place; its share of d(mask) is a product with x per frame. Both
-    # meet x in x's dtype.
-    positions = x.shape[2] * x.shape[3]
-    grad_pooled_total = grad_pooled_total.to(x.dtype)
-    grad_x.addcmul_(grad_pooled_total[:, :, None, None], mask, value=1 / positions)
-    if spatial_mask is not None:
-        per_position = torch.bmm(grad_pooled_total[:, None, :], x.reshape(*x.shape[:2], -1))
-        grad_mask.add_(per_position.view_as(grad_mask), alpha=1 / positions)
-    else:
+    grad_x, grad_mask, _ = torch.ops.cosam.apply_attention_backward(
+        grad_out, x, mask, channel_mask.to(x.dtype), num_frames, grad_pooled_total.to(x.dtype)
+    )
+    if spatial_mask is None:
         grad_mask = None
     return (
         grad_x,

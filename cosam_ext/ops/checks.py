@@ -7,8 +7,8 @@ import math
 import torch
 
 __all__ = [
-    "check_frames", "volume_channels", "check_summary_weight", "check_masked_maps", "check_attention",
-    "check_channel_attention",
+    "check_frames", "volume_channels", "check_summary_weight", "check_masked_maps", "check_masked_clips",
+    "check_attention", "check_grad_pooled", "check_channel_attention",
 ]
 
 
@@ -99,16 +99,33 @@ def _check_clip_frames(x, num_frames, op):
     _check_divisible(x, num_frames, op)
 
 
-def check_attention(x, spatial_mask, channel_mask, num_frames, op):
-    """check_masked_maps, and channel_mask (B, C): one mask per clip of num_frames frames."""
+def check_masked_clips(x, spatial_mask, num_frames, op):
+    """check_masked_maps, in clips of num_frames frames."""
     check_masked_maps(x, spatial_mask, op)
     _check_clip_frames(x, num_frames, op)
+
+
+def check_attention(x, spatial_mask, channel_mask, num_frames, op):
+    """check_masked_clips, and channel_mask (B, C): one mask per clip of num_frames frames."""
+    check_masked_clips(x, spatial_mask, num_frames, op)
     expected = (x.shape[0] // num_frames, x.shape[1])
     torch._check(
         channel_mask.shape == expected,
         lambda: f"{op}: channel_mask must have shape (B, C) = {expected}, got {list(channel_mask.shape)}",
     )
     _check_like_x(channel_mask, x, "channel_mask", op)
+
+
+def check_grad_pooled(grad_pooled, x, op):
+    """None, or the gradient of the pooled statistic mean_p(x * spatial_mask), (B*N, C)."""
+    if grad_pooled is None:
+        return
+    expected = tuple(x.shape[:2])
+    torch._check(
+        tuple(grad_pooled.shape) == expected,
+        lambda: f"{op}: grad_pooled must have shape (B*N, C) = {expected}, got {list(grad_pooled.shape)}",
+    )
+    _check_like_x(grad_pooled, x, "grad_pooled", op)
 
 
 def check_channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frames, op):

@@ -1,6 +1,7 @@
 // cosam::apply_attention on CPU: out = x * s * (1 + c), s the spatial mask of
-// the frame, c the channel mask of its clip, and the backward in one pass
-// over grad and x that yields dx and both mask gradients.
+// the frame, c the channel mask of its clip; the backward in one pass over
+// grad and x that yields dx and both mask gradients, and the channel mask's
+// gradient alone.
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -44,20 +45,24 @@ void apply_attention_impl(
       });
 }
 
-// One row of the backward: dx = g s scale, ds_block += g x scale, and the
-// row's share of dc, sum_p g x s, returned: products in opmath_t (float for
-// float32), the share summed in kLanes lanes of opmath_t, then in acc_t.
-template <typename scalar_t, typename opmath_t, typename acc_t>
+// One row of the backward: with kWritesGrads, dx = s (g scale + shift) and
+// ds_block += x (g scale + shift), shift being the row's share of the
+// pooled statistic's gradient; always the row's share of dc, sum_p g x s,
+// returned. Products in opmath_t (float for float32), the share summed in
+// kLanes lanes of opmath_t, then in acc_t.
+template <bool kWritesGrads, typename scalar_t, typename opmath_t, typename acc_t>
 COSAM_CPU_CLONES acc_t attention_backward_row(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
-    const scalar_t* __restrict__ s, opmath_t scale, scalar_t* __restrict__ dx,
-    opmath_t* __restrict__ ds_block, int64_t P) {
-  // dx[i] and ds_block[i] written, g x s at i returned.
+    const scalar_t* __restrict__ s, opmath_t scale, opmath_t shift,
+    scalar_t* __restrict__ dx, opmath_t* __restrict__ ds_block, int64_t P) {
   const auto position = [&](int64_t i) {
-    const opmath_t grad = g[i], grad_x = grad * static_cast<opmath_t>(x[i]);
-    dx[i] = static_cast<scalar_t>(grad * static_cast<opmath_t>(s[i]) * scale);
-    ds_block[i] += grad_x * scale;
-    return grad_x * static_cast<opmath_t>(s[i]);
+    const opmath_t grad = g[i], xv = x[i], sv = s[i];
+    if constexpr (kWritesGrads) {
+      const opmath_t through = grad * scale + shift;
+      dx[i] = static_cast<scalar_t>(through * sv);
+      ds_block[i] += through * xv;
+    }
+    return grad * xv * sv;
   };
   opmath_t lanes[kLanes] = {};
   int64_t p = 0;
@@ -70,25 +75,10 @@ COSAM_CPU_CLONES acc_t attention_backward_row(
   return share;
 }
 
-// dx = g s (1 + c); ds[p] = sum over channels of g x (1 + c);
-// dc = sum over the clip's frames and positions of g x s: per frame first,
-// then over the frames of a clip in a fixed order.
-template <typename scalar_t>
-void apply_attention_backward_impl(
-    const scalar_t* g, const scalar_t* x, const scalar_t* s,
-    const scalar_t* c, scalar_t* dx, scalar_t* ds, scalar_t* dc,
-    const AttentionBatch& ab) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
-  const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
-  std::vector<acc_t> dc_frames(ab.clips * N * C);
-  for_each_frame_summing_positions<acc_t, opmath_t>(
-      ab.clips * N, C, P, ds, [&](int64_t frame, int64_t channel, opmath_t* ds_block) {
-        const int64_t row = frame * C + channel;
-        const opmath_t scale = 1 + static_cast<opmath_t>(c[(frame / N) * C + channel]);
-        dc_frames[row] = attention_backward_row<scalar_t, opmath_t, acc_t>(
-            g + row * P, x + row * P, s + frame * P, scale, dx + row * P, ds_block, P);
-      });
+// dc[clip] = the sum of its frames' shares, in frame order.
+template <typename scalar_t, typename acc_t>
+void sum_clip_frames(const std::vector<acc_t>& dc_frames, scalar_t* dc, const AttentionBatch& ab) {
+  const int64_t C = ab.channels, N = ab.frames;
   for (int64_t clip = 0; clip < ab.clips; ++clip) {
     for (int64_t channel = 0; channel < C; ++channel) {
       acc_t total = 0;
@@ -96,6 +86,49 @@ void apply_attention_backward_impl(
       dc[clip * C + channel] = static_cast<scalar_t>(total);
     }
   }
+}
+
+// dx = s (g (1 + c) + gp / P); ds[p] = sum over channels of x (g (1 + c) +
+// gp / P), gp the pooled statistic's gradient (none: 0); dc = sum over the
+// clip's frames and positions of g x s: per frame first, then over the
+// frames of a clip in a fixed order.
+template <typename scalar_t>
+void apply_attention_backward_impl(
+    const scalar_t* g, const scalar_t* x, const scalar_t* s,
+    const scalar_t* c, const scalar_t* gp, scalar_t* dx, scalar_t* ds, scalar_t* dc,
+    const AttentionBatch& ab) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  const int64_t C = ab.channels, P = ab.positions, N = ab.frames;
+  const opmath_t inv_positions = opmath_t(1) / static_cast<opmath_t>(P);
+  std::vector<acc_t> dc_frames(ab.clips * N * C);
+  for_each_frame_summing_positions<acc_t, opmath_t>(
+      ab.clips * N, C, P, ds, [&](int64_t frame, int64_t channel, opmath_t* ds_block) {
+        const int64_t row = frame * C + channel;
+        const opmath_t scale = 1 + static_cast<opmath_t>(c[(frame / N) * C + channel]);
+        const opmath_t shift = gp ? static_cast<opmath_t>(gp[row]) * inv_positions : opmath_t(0);
+        dc_frames[row] = attention_backward_row<true, scalar_t, opmath_t, acc_t>(
+            g + row * P, x + row * P, s + frame * P, scale, shift, dx + row * P, ds_block, P);
+      });
+  sum_clip_frames(dc_frames, dc, ab);
+}
+
+// dc alone, as apply_attention_backward_impl sums it.
+template <typename scalar_t>
+void apply_attention_channel_grad_impl(
+    const scalar_t* g, const scalar_t* x, const scalar_t* s, scalar_t* dc,
+    const AttentionBatch& ab) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  using acc_t = at::acc_type<scalar_t, /*is_cuda=*/false>;
+  const int64_t C = ab.channels, P = ab.positions;
+  std::vector<acc_t> dc_frames(ab.clips * ab.frames * C);
+  at::parallel_for(0, ab.clips * ab.frames * C, row_grain(P), [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      dc_frames[row] = attention_backward_row<false, scalar_t, opmath_t, acc_t>(
+          g + row * P, x + row * P, s + (row / C) * P, 0, 0, nullptr, nullptr, P);
+    }
+  });
+  sum_clip_frames(dc_frames, dc, ab);
 }
 
 at::Tensor apply_attention_cpu(
@@ -118,13 +151,16 @@ at::Tensor apply_attention_cpu(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
     const at::Tensor& grad_in, const at::Tensor& x_in,
     const at::Tensor& spatial_mask, const at::Tensor& channel_mask,
-    int64_t num_frames) {
+    int64_t num_frames, const std::optional<at::Tensor>& grad_pooled) {
   const char* op = "cosam::apply_attention_backward";
   const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
   check_dtype(x_in, "x", "CPU");
   check_grad(grad_in, x_in, x_in.sizes(), op);
+  check_grad_pooled(grad_pooled, x_in, op);
   const auto x = x_in.contiguous(), grad = grad_in.contiguous();
   const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
+  const auto gp = grad_pooled.has_value() && grad_pooled->defined()
+      ? grad_pooled->contiguous() : at::Tensor();
   auto dx = at::empty(x.sizes(), x.options());
   auto ds = at::empty(s.sizes(), s.options());
   auto dc = at::empty(c.sizes(), c.options());
@@ -132,10 +168,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
     apply_attention_backward_impl<scalar_t>(
         grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
         s.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
+        gp.defined() ? gp.const_data_ptr<scalar_t>() : nullptr,
         dx.mutable_data_ptr<scalar_t>(), ds.mutable_data_ptr<scalar_t>(),
         dc.mutable_data_ptr<scalar_t>(), ab);
   });
   return {dx, ds, dc};
+}
+
+at::Tensor apply_attention_channel_grad_cpu(
+    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& spatial_mask, int64_t num_frames) {
+  const char* op = "cosam::apply_attention_channel_grad";
+  const auto ab = check_masked_clips(x_in, spatial_mask, num_frames, op);
+  check_dtype(x_in, "x", "CPU");
+  check_grad(grad_in, x_in, x_in.sizes(), op);
+  const auto x = x_in.contiguous(), grad = grad_in.contiguous();
+  const auto s = spatial_mask.contiguous();
+  auto dc = at::empty({ab.clips, ab.channels}, x.options());
+  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_apply_attention_channel_grad_cpu", [&] {
+    apply_attention_channel_grad_impl<scalar_t>(
+        grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+        s.const_data_ptr<scalar_t>(), dc.mutable_data_ptr<scalar_t>(), ab);
+  });
+  return dc;
 }
 
 }  // namespace
@@ -143,6 +198,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
 TORCH_LIBRARY_IMPL(cosam, CPU, m) {
   m.impl("apply_attention", &apply_attention_cpu);
   m.impl("apply_attention_backward", &apply_attention_backward_cpu);
+  m.impl("apply_attention_channel_grad", &apply_attention_channel_grad_cpu);
 }
 
 }  // namespace cosam::cpu

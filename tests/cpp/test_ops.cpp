@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -199,7 +200,7 @@ bool test_apply_attention() {
           "cosam::apply_attention");
   const auto attention_backward =
       op<Grads(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-               int64_t)>("cosam::apply_attention_backward");
+               int64_t, const std::optional<Tensor>&)>("cosam::apply_attention_backward");
   const auto x = random({kRows, kChannels, kHeight, kWidth});
   const auto spatial = random({kRows, 1, kHeight, kWidth});
   const auto channel = random({kClips, kChannels});
@@ -211,7 +212,7 @@ bool test_apply_attention() {
       expected, 1e-6);
   const auto g = at::randn_like(expected);
   const auto [grad_x, grad_spatial, grad_channel] =
-      attention_backward.call(g, x, spatial, channel, kFrames);
+      attention_backward.call(g, x, spatial, channel, kFrames, std::nullopt);
   ok &= check_gradient("backward: x", [&](const Tensor& in) { return attention.call(in, spatial, channel, kFrames); },
                        x, g, grad_x);
   ok &= check_gradient("backward: spatial_mask",

@@ -67,14 +67,23 @@ __global__ void apply_attention_kernel(
   });
 }
 
-// Row tiles over the (frame, channel) rows: writes dx for the row and the
-// row's share of dc, sum_p g x s, into dc_rows.
+// The pooled statistic's share of a row's gradient, gp / P (no gp: 0).
+template <typename scalar_t>
+__device__ inline at::opmath_type<scalar_t> pooled_shift(
+    const scalar_t* gp, int64_t row, int64_t P) {
+  using acc_t = at::opmath_type<scalar_t>;
+  return gp ? static_cast<acc_t>(gp[row]) / static_cast<acc_t>(P) : acc_t(0);
+}
+
+// Row tiles over the (frame, channel) rows: the row's share of dc,
+// sum_p g x s, into dc_rows, and, unless dx is null (the channel mask's
+// gradient alone), dx = s (g (1 + c) + gp / P) for the row (gp null: 0).
 template <typename scalar_t>
 __global__ void apply_attention_backward_rows_kernel(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
     const scalar_t* __restrict__ s, const scalar_t* __restrict__ c,
-    scalar_t* __restrict__ dx, at::opmath_type<scalar_t>* __restrict__ dc_rows,
-    AttentionBatch ab, ClipOf clip) {
+    const scalar_t* __restrict__ gp, scalar_t* __restrict__ dx,
+    at::opmath_type<scalar_t>* __restrict__ dc_rows, AttentionBatch ab, ClipOf clip) {
   using acc_t = at::opmath_type<scalar_t>;
   __shared__ acc_t partial[kThreads];
   const int64_t P = ab.positions, C = ab.channels;
@@ -82,12 +91,14 @@ __global__ void apply_attention_backward_rows_kernel(
     const int64_t row = at.frame * C + at.channel;
     // Rows past the last channel read nothing but join the sum.
     const int64_t positions = at.valid ? P : 0;
-    const acc_t scale = at.valid ? channel_scale(c, clip, at, C) : acc_t(0);
+    const bool writes_dx = at.valid && dx != nullptr;
+    const acc_t scale = writes_dx ? channel_scale(c, clip, at, C) : acc_t(0);
+    const acc_t shift = writes_dx ? pooled_shift(gp, row, P) : acc_t(0);
     acc_t dc_part = 0;
     for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {
       const acc_t gv = static_cast<acc_t>(g[row * P + p]);
       const acc_t sv = static_cast<acc_t>(s[at.frame * P + p]);
-      dx[row * P + p] = static_cast<scalar_t>(gv * sv * scale);
+      if (writes_dx) dx[row * P + p] = static_cast<scalar_t>((gv * scale + shift) * sv);
       dc_part += gv * static_cast<acc_t>(x[row * P + p]) * sv;
     }
     const acc_t total = row_sum(dc_part, partial);
@@ -95,13 +106,14 @@ __global__ void apply_attention_backward_rows_kernel(
   });
 }
 
-// Column tiles over the frames: ds = sum over channels of g x (1 + c), each
-// thread walking every kRows-th channel of its position.
+// Column tiles over the frames: ds = sum over channels of x (g (1 + c) +
+// gp / P) (gp null: 0), each thread walking every kRows-th channel of its
+// position.
 template <typename scalar_t>
 __global__ void apply_attention_backward_positions_kernel(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
-    const scalar_t* __restrict__ c, scalar_t* __restrict__ ds,
-    AttentionBatch ab) {
+    const scalar_t* __restrict__ c, const scalar_t* __restrict__ gp,
+    scalar_t* __restrict__ ds, AttentionBatch ab) {
   using acc_t = at::opmath_type<scalar_t>;
   __shared__ acc_t partial[kRows][kCols];
   const int64_t P = ab.positions, C = ab.channels;
@@ -112,8 +124,9 @@ __global__ void apply_attention_backward_positions_kernel(
   acc_t sum = 0;
   for (int64_t channel = threadIdx.y; channel < channels; channel += kRows) {
     const int64_t element = (at.frame * C + channel) * P + at.position;
-    sum += static_cast<acc_t>(g[element]) * static_cast<acc_t>(x[element]) *
-        (acc_t(1) + static_cast<acc_t>(cf[channel]));
+    const acc_t through = static_cast<acc_t>(g[element]) * (acc_t(1) + static_cast<acc_t>(cf[channel])) +
+        pooled_shift(gp, at.frame * C + channel, P);
+    sum += through * static_cast<acc_t>(x[element]);
   }
   const acc_t total = column_sum(sum, partial);
   if (at.valid && threadIdx.y == 0) ds[at.frame * P + at.position] = static_cast<scalar_t>(total);

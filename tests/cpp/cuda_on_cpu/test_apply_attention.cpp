@@ -1,6 +1,8 @@
 // apply_attention_kernel, apply_attention_backward_rows_kernel and
 // apply_attention_backward_positions_kernel (csrc/cuda/kernels/
-// apply_attention.cuh) against the CPU ops cosam::apply_attention(_backward).
+// apply_attention.cuh) against the CPU ops cosam::apply_attention,
+// cosam::apply_attention_backward (with the pooled statistic's gradient) and
+// cosam::apply_attention_channel_grad (the rows kernel writing no dx).
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include "testing.h"
@@ -33,11 +35,13 @@ std::vector<Tensor> apply_attention_on_simt(
 }
 
 // dx and the per-row shares of dc from the rows kernel, summed over the
-// frames as the launcher does; ds from the positions kernel.
+// frames as the launcher does; ds from the positions kernel. gp: the pooled
+// statistic's gradient. A null dx_data: the channel mask's gradient alone
+// (the rows kernel only), as apply_attention_channel_grad launches it.
 template <typename scalar_t>
 std::vector<Tensor> apply_attention_backward_on_simt(
-    const Tensor& g, const Tensor& x, const Tensor& s, const Tensor& c,
-    const AttentionBatch& ab, const Run& run) {
+    const Tensor& g, const Tensor& x, const Tensor& s, const Tensor& c, const Tensor& gp,
+    bool channel_grad_only, const AttentionBatch& ab, const Run& run) {
   using acc_t = at::opmath_type<scalar_t>;
   at::Tensor dx = nan_filled(x.sizes(), dtype_of<scalar_t>());
   at::Tensor ds = nan_filled(s.sizes(), dtype_of<scalar_t>());
@@ -45,21 +49,24 @@ std::vector<Tensor> apply_attention_backward_on_simt(
   const scalar_t* g_data = g.const_data_ptr<scalar_t>();
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   const scalar_t* s_data = s.const_data_ptr<scalar_t>();
-  const scalar_t* c_data = c.const_data_ptr<scalar_t>();
-  scalar_t* dx_data = dx.mutable_data_ptr<scalar_t>();
+  const scalar_t* c_data = channel_grad_only ? nullptr : c.const_data_ptr<scalar_t>();
+  const scalar_t* gp_data = channel_grad_only ? nullptr : gp.const_data_ptr<scalar_t>();
+  scalar_t* dx_data = channel_grad_only ? nullptr : dx.mutable_data_ptr<scalar_t>();
   scalar_t* ds_data = ds.mutable_data_ptr<scalar_t>();
   acc_t* dc_rows_data = dc_rows.mutable_data_ptr<acc_t>();
   const auto rows = cosam::cuda::apply_attention_rows_launch(ab, run.max_blocks);
   const auto clip = cosam::cuda::clip_of(ab, "apply_attention_backward");
   simt::launch("apply_attention_backward_rows_kernel", rows.grid, rows.threads, [&] {
     cosam::cuda::apply_attention_backward_rows_kernel<scalar_t>(
-        g_data, x_data, s_data, c_data, dx_data, dc_rows_data, ab, clip);
+        g_data, x_data, s_data, c_data, gp_data, dx_data, dc_rows_data, ab, clip);
   }, run.options);
+  const auto dc = dc_rows.sum(1).to(dtype_of<scalar_t>());
+  if (channel_grad_only) return {dc};
   const auto positions = cosam::cuda::apply_attention_backward_positions_launch(ab);
   simt::launch("apply_attention_backward_positions_kernel", positions.grid, positions.threads, [&] {
-    cosam::cuda::apply_attention_backward_positions_kernel<scalar_t>(g_data, x_data, c_data, ds_data, ab);
+    cosam::cuda::apply_attention_backward_positions_kernel<scalar_t>(g_data, x_data, c_data, gp_data, ds_data, ab);
   }, run.options);
-  return {dx, ds, dc_rows.sum(1).to(dtype_of<scalar_t>())};
+  return {dx, ds, dc};
 }
 
 template <typename scalar_t>
@@ -78,16 +85,27 @@ void check_shape(const Shape& shape) {
       .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t)>();
   static const auto backward = c10::Dispatcher::singleton()
       .findSchemaOrThrow("cosam::apply_attention_backward", "")
-      .typed<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t)>();
+      .typed<std::tuple<Tensor, Tensor, Tensor>(
+          const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, const std::optional<Tensor>&)>();
+  static const auto channel_grad = c10::Dispatcher::singleton()
+      .findSchemaOrThrow("cosam::apply_attention_channel_grad", "")
+      .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, int64_t)>();
   check_runs("apply_attention_kernel " + shape.name(), {"out"},
              {forward.call(x.to(ref), s.to(ref), c.to(ref), shape.frames)}, Grid::grid_stride, permute,
              [&](const Run& run) { return apply_attention_on_simt<scalar_t>(x, s, c, ab, run); });
-  const auto [dx, ds, dc] = backward.call(g.to(ref), x.to(ref), s.to(ref), c.to(ref), shape.frames);
+  const auto gp = normal({frames, shape.channels}, dtype);
+  const auto [dx, ds, dc] = backward.call(g.to(ref), x.to(ref), s.to(ref), c.to(ref), shape.frames, gp.to(ref));
   // Both kernels of the backward: row tiles (dx, dc; they wrap under a
   // lower cap) and column tiles (ds).
   check_runs("apply_attention_backward kernels " + shape.name(), {"dx", "ds", "dc"}, {dx, ds, dc},
-             Grid::grid_stride, permute,
-             [&](const Run& run) { return apply_attention_backward_on_simt<scalar_t>(g, x, s, c, ab, run); });
+             Grid::grid_stride, permute, [&](const Run& run) {
+               return apply_attention_backward_on_simt<scalar_t>(g, x, s, c, gp, false, ab, run);
+             });
+  check_runs("apply_attention_channel_grad (rows kernel, no dx) " + shape.name(), {"dc"},
+             {channel_grad.call(g.to(ref), x.to(ref), s.to(ref), shape.frames)}, Grid::grid_stride, permute,
+             [&](const Run& run) {
+               return apply_attention_backward_on_simt<scalar_t>(g, x, s, c, gp, true, ab, run);
+             });
 }
 
 const Register apply_attention_case("apply_attention", [] {
