@@ -32,8 +32,12 @@ once more for the mask's gradient). The floor of a step is the reduction's
 measured time + those FLOPs at the square-GEMM rate + those bytes at the
 copy bandwidth, both measured here by roofline.py's probes. The summary
 head and the channel MLP work on maps of 64 channels or on vectors and are
-left out. Beside it, the layer and its reduction timed without the profiler,
-in turn within each round (cases.run_in_turn, as the layer benchmark does).
+left out. Beside it, the floor with what the layer must run, as profiled:
+the NCC GEMMs at the rate ATen reaches on their shapes (their profiled
+time, in place of the square-GEMM rate), plus the summary head and the sum
+of x's two gradients (from the reduction and from the channel attention).
+And the layer and its reduction timed without the profiler, in turn within
+each round (cases.run_in_turn, as the layer benchmark does).
 
 Prints markdown (the load average at the start first) to stdout and, with
 --markdown, to FILE.
@@ -47,6 +51,7 @@ import shlex
 import statistics
 import sys
 import time
+from typing import Optional
 
 import cpuinfo
 import torch
@@ -72,6 +77,10 @@ RELU_OPS = ("aten::relu", "aten::relu_")
 MODULE_PARTS = {"dim_reduction": "reduction", "spatial_mask_summary": "summary head"}
 MODULE_KINDS = {"Conv2d": "conv", "BatchNorm2d": "BN"}
 GRADIENT_SUMS = "autograd: sums of gradients that meet, AccumulateGrad"
+#: The rows of ncc_summary's forward and backward, and the GEMM calls in them.
+NCC_ROWS = ("cosam::ncc_summary", "cosam::ncc_summary_backward")
+GEMM_CALLS = ("aten::bmm", "aten::baddbmm_", "aten::baddbmm", "aten::mm", "aten::addmm")
+GRADIENT_SUM_CALL = "aten::add_"
 ENGINE = "autograd engine, outside any op"
 OUTSIDE = "outside any op (Python)"
 OTHER = "other ops"
@@ -215,8 +224,7 @@ def where_rows(layer, case, settings):
     return sorted(rows, key=lambda item: -item[0]), sum(step.duration_time_ns for step in steps) / per_step
 
 
-def where_table(layer, case, settings):
-    rows, step_ms = where_rows(layer, case, settings)
+def where_table(rows, step_ms, settings):
     reduction = sum(ms for ms, row, _ in rows if row.startswith(MODULE_PARTS["dim_reduction"] + " "))
     lines = [
         f"Self CPU time per step of the fused layer forward+backward: {settings.profiled_steps} steps under "
@@ -282,6 +290,21 @@ def timed_in_turn(case, settings):
 
 
 @dataclasses.dataclass(frozen=True)
+class MustRun:
+    """Seconds per profiled step of parts the floor leaves out or counts at
+    a rate they do not reach, but which the layer must run."""
+    #: ncc_summary's GEMMs as ATen runs them, at the rate it reaches on their
+    #: shapes; None where ncc_summary takes the materialised order, whose GEMMs
+    #: run inside ncc_cost_volume and the summary conv.
+    gemm_seconds: Optional[float]
+    #: The authors' summary head after ncc_summary (BN, ReLU, conv over K channels).
+    head_seconds: float
+    #: The sum of x's two gradients (from the reduction and from the channel
+    #: attention), which autograd adds.
+    gradient_sum_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Floor:
     case: cases.LayerCase
     reduced_channels: int
@@ -291,6 +314,7 @@ class Floor:
     map_bytes: float
     gemm_seconds: float
     copy_seconds: float
+    must_run: MustRun
     #: {part: [seconds per round]}, without the profiler.
     timed: dict
     #: Minor page faults per round (the layer's step and its reduction's): pages the kernel maps afresh.
@@ -304,15 +328,41 @@ class Floor:
     def seconds(self):
         return self.reduction_seconds + self.gemm_seconds + self.copy_seconds
 
+    @property
+    def must_run_seconds(self):
+        """The floor with the NCC GEMMs as run (at the square-GEMM rate in the
+        materialised order), the summary head and the gradient sum."""
+        extra = self.must_run
+        gemm = self.gemm_seconds if extra.gemm_seconds is None else extra.gemm_seconds
+        return (self.reduction_seconds + gemm + self.copy_seconds
+                + extra.head_seconds + extra.gradient_sum_seconds)
 
-def floor(case, layer, rates, settings):
+
+def must_run(rows, contraction="fused"):
+    """Profiled seconds per step of what the layer must run beyond the
+    floor's count: the NCC GEMMs as ATen runs them (in the fused order), the
+    summary head, the sum of x's two gradients."""
+    gemm = head = gradient_sum = 0.0
+    for ms, row, names in rows:
+        if row in NCC_ROWS:
+            gemm += sum(names.get(call, 0.0) for call in GEMM_CALLS)
+        elif row.startswith(MODULE_PARTS["spatial_mask_summary"] + " "):
+            head += ms
+        elif row == GRADIENT_SUMS:
+            gradient_sum += names.get(GRADIENT_SUM_CALL, 0.0)
+    return MustRun(gemm / 1e3 if contraction == "fused" else None, head / 1e3, gradient_sum / 1e3)
+
+
+def floor(case, layer, rates, rows, settings):
     op_case = cases.OpCase(case.stage, case.clips, case.frames, layer.reduced_channels, case.height, case.width)
     flops = roofline.ncc_summary_work(op_case, "forward_backward", ELEMENT_SIZE).flops
     passes = FORWARD_MAP_PASSES + BACKWARD_MAP_PASSES
     map_bytes = passes * case.clips * case.frames * case.in_channels * case.positions * ELEMENT_SIZE
+    contraction = cases.contraction_order(op_case, DEVICE)
     return Floor(
-        case, layer.reduced_channels, cases.contraction_order(op_case, DEVICE), flops, map_bytes,
-        flops / rates["gemm"], map_bytes / rates["copy"], *timed_in_turn(case, settings),
+        case, layer.reduced_channels, contraction, flops, map_bytes,
+        flops / rates["gemm"], map_bytes / rates["copy"], must_run(rows, contraction),
+        *timed_in_turn(case, settings),
     )
 
 
@@ -331,9 +381,17 @@ def floor_table(floors, rates, smoke):
         "profiler, in turn within each round: medians, and the median of the per-round ratios with its "
         "quartiles; and the minor page faults of a round (both), median.",
         "",
+        "With what the layer must run: the floor with the NCC GEMMs at the rate ATen reaches on their shapes "
+        "(their profiled time) in place of the square-GEMM rate, plus two parts the floor leaves out, "
+        "profiled: the summary head (BN, ReLU, conv) and the sum of x's two gradients (aten::add_ where "
+        "the reduction's and the channel attention's gradients of x meet). Profiled times include the "
+        "profiler's own cost. In the materialised order the GEMMs run inside ncc_cost_volume and the "
+        "summary conv: '-', and the square-GEMM rate's time stands in.",
+        "",
         "| stage | C, D, H x W | ncc_summary order | reduction ms | NCC GFLOP | GEMM ms | map passes MB "
-        "| copy ms | floor ms | floor / reduction | layer ms | layer / reduction | target | page faults |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| copy ms | floor ms | floor / reduction | GEMMs as run ms | summary head ms | gradient sum ms "
+        "| with them / reduction | layer ms | layer / reduction | target | page faults |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for item in floors:
         case, timed = item.case, item.timed
@@ -344,6 +402,10 @@ def floor_table(floors, rates, smoke):
             f"| {item.contraction} | {item.reduction_seconds * 1e3:.3g} | {item.gemm_flops / 1e9:.3g} "
             f"| {item.gemm_seconds * 1e3:.3g} | {item.map_bytes / 1e6:.4g} | {item.copy_seconds * 1e3:.3g} "
             f"| {item.seconds * 1e3:.3g} | **{item.seconds / item.reduction_seconds:.3g}** "
+            f"| {'-' if item.must_run.gemm_seconds is None else f'{item.must_run.gemm_seconds * 1e3:.3g}'} "
+            f"| {item.must_run.head_seconds * 1e3:.3g} "
+            f"| {item.must_run.gradient_sum_seconds * 1e3:.3g} "
+            f"| **{item.must_run_seconds / item.reduction_seconds:.3g}** "
             f"| {statistics.median(timed['layer_fused']) * 1e3:.3g} "
             f"| **{middle:.3g}** ({low:.3g} to {high:.3g}, n={len(ratios)}) "
             f"| {cases.LAYER_RATIO_TARGETS.get(case.stage, '-')} | {statistics.median(item.faults):.0f} |"
@@ -389,12 +451,13 @@ def main(argv):
     for case in shapes:
         torch.manual_seed(0)
         layer = cases.make_layer_module(case, "layer_fused", DEVICE)
+        rows, step_ms = where_rows(layer, case, settings)
         emit([
             f"## {case.stage}: B={case.clips}, N={case.frames}, C={case.in_channels}, "
             f"D={layer.reduced_channels}, {case.height} x {case.width}",
             "",
-        ] + where_table(layer, case, settings))
-        floors.append(floor(case, layer, rates, settings))
+        ] + where_table(rows, step_ms, settings))
+        floors.append(floor(case, layer, rates, rows, settings))
     emit(floor_table(floors, rates, args.smoke))
     if args.markdown:
         with open(args.markdown, "w") as handle:

@@ -28,3 +28,21 @@ def test_writes_the_tables(tmp_path, capsys):
     assert text == capsys.readouterr().out
     assert "load average (1, 5, 15 min) at the start" in text
     assert "## The floor" in text
+
+
+def test_must_run_takes_the_ncc_gemms_the_summary_head_and_the_gradient_sum():
+    rows = [
+        (5.0, "cosam::ncc_summary", {"aten::bmm": 3.0, "aten::add": 1.0, "cosam::ncc_summary": 1.0}),
+        (4.0, "cosam::ncc_summary_backward", {"aten::bmm": 2.0, "aten::baddbmm_": 1.5, "aten::copy_": 0.5}),
+        (2.0, "summary head conv forward", {"aten::mkldnn_convolution": 2.0}),
+        (1.0, "summary head BN backward", {"aten::native_batch_norm_backward": 1.0}),
+        (1.5, profile_layer.GRADIENT_SUMS, {"aten::add_": 1.2, "torch::autograd::AccumulateGrad": 0.3}),
+        (9.0, "reduction conv backward", {"aten::convolution_backward": 9.0}),
+        (0.7, "cosam::channel_attention backward, outside cosam ops", {"aten::mm": 0.7}),
+    ]
+    must = profile_layer.must_run(rows)
+    assert must.gemm_seconds == pytest.approx(6.5e-3)
+    assert must.head_seconds == pytest.approx(3e-3)
+    assert must.gradient_sum_seconds == pytest.approx(1.2e-3)
+    # In the materialised order ncc_summary's rows hold no GEMMs of its own algebra.
+    assert profile_layer.must_run(rows, "materialised").gemm_seconds is None
