@@ -48,7 +48,7 @@ REGISTERS = {
     "masked_mean_kernel": (31, 31),
     "masked_mean_backward_kernel": (40, 36),
     "apply_attention_kernel": (29, 31),
-    "apply_attention_backward_rows_kernel": (39, 40),
+    "apply_attention_backward_rows_kernel": (32, 37),
     "apply_attention_backward_positions_kernel": (32, 32),
 }
 

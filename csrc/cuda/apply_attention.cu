@@ -72,10 +72,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
                 dx.mutable_data_ptr<scalar_t>(),
                 dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), ab, clip);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
-        apply_attention_backward_positions_kernel<scalar_t>
-            <<<positions_shape.grid, positions_shape.threads, 0, stream>>>(
-                grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                c.const_data_ptr<scalar_t>(), gp_data, ds.mutable_data_ptr<scalar_t>(), ab);
+        const auto positions_kernel = gp_data
+            ? apply_attention_backward_positions_kernel<scalar_t, true>
+            : apply_attention_backward_positions_kernel<scalar_t, false>;
+        positions_kernel<<<positions_shape.grid, positions_shape.threads, 0, stream>>>(
+            grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+            c.const_data_ptr<scalar_t>(), gp_data, ds.mutable_data_ptr<scalar_t>(), ab);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   // dc of a clip: its frames' shares summed in a fixed order, in float.

@@ -67,12 +67,12 @@ __global__ void apply_attention_kernel(
   });
 }
 
-// The pooled statistic's share of a row's gradient, gp / P (no gp: 0).
+// The pooled statistic's share of a row's gradient, gp times 1 / P (no gp: 0).
 template <typename scalar_t>
 __device__ inline at::opmath_type<scalar_t> pooled_shift(
-    const scalar_t* gp, int64_t row, int64_t P) {
+    const scalar_t* gp, int64_t row, at::opmath_type<scalar_t> inv_positions) {
   using acc_t = at::opmath_type<scalar_t>;
-  return gp ? static_cast<acc_t>(gp[row]) / static_cast<acc_t>(P) : acc_t(0);
+  return gp ? static_cast<acc_t>(gp[row]) * inv_positions : acc_t(0);
 }
 
 // Row tiles over the (frame, channel) rows: the row's share of dc,
@@ -93,7 +93,7 @@ __global__ void apply_attention_backward_rows_kernel(
     const int64_t positions = at.valid ? P : 0;
     const bool writes_dx = at.valid && dx != nullptr;
     const acc_t scale = writes_dx ? channel_scale(c, clip, at, C) : acc_t(0);
-    const acc_t shift = writes_dx ? pooled_shift(gp, row, P) : acc_t(0);
+    const acc_t shift = writes_dx ? pooled_shift(gp, row, acc_t(1) / static_cast<acc_t>(P)) : acc_t(0);
     acc_t dc_part = 0;
     for (int64_t p = threadIdx.x; p < positions; p += blockDim.x) {
       const acc_t gv = static_cast<acc_t>(g[row * P + p]);
@@ -107,9 +107,10 @@ __global__ void apply_attention_backward_rows_kernel(
 }
 
 // Column tiles over the frames: ds = sum over channels of x (g (1 + c) +
-// gp / P) (gp null: 0), each thread walking every kRows-th channel of its
-// position.
-template <typename scalar_t>
+// gp / P), each thread walking every kRows-th channel of its position.
+// kPooled false: no gp (apply_attention's own backward), a loop that loads
+// nothing more.
+template <typename scalar_t, bool kPooled>
 __global__ void apply_attention_backward_positions_kernel(
     const scalar_t* __restrict__ g, const scalar_t* __restrict__ x,
     const scalar_t* __restrict__ c, const scalar_t* __restrict__ gp,
@@ -121,11 +122,13 @@ __global__ void apply_attention_backward_positions_kernel(
   // Threads past the last position read nothing but join the sum.
   const int64_t channels = at.valid ? C : 0;
   const scalar_t* cf = c + (at.frame / ab.frames) * C;
+  const scalar_t* gpf = kPooled ? gp + at.frame * C : nullptr;
+  const acc_t inv_positions = acc_t(1) / static_cast<acc_t>(P);
   acc_t sum = 0;
   for (int64_t channel = threadIdx.y; channel < channels; channel += kRows) {
     const int64_t element = (at.frame * C + channel) * P + at.position;
-    const acc_t through = static_cast<acc_t>(g[element]) * (acc_t(1) + static_cast<acc_t>(cf[channel])) +
-        pooled_shift(gp, at.frame * C + channel, P);
+    acc_t through = static_cast<acc_t>(g[element]) * (acc_t(1) + static_cast<acc_t>(cf[channel]));
+    if constexpr (kPooled) through += static_cast<acc_t>(gpf[channel]) * inv_positions;
     sum += through * static_cast<acc_t>(x[element]);
   }
   const acc_t total = column_sum(sum, partial);

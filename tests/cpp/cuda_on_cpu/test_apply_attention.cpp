@@ -36,8 +36,8 @@ std::vector<Tensor> apply_attention_on_simt(
 
 // dx and the per-row shares of dc from the rows kernel, summed over the
 // frames as the launcher does; ds from the positions kernel. gp: the pooled
-// statistic's gradient. A null dx_data: the channel mask's gradient alone
-// (the rows kernel only), as apply_attention_channel_grad launches it.
+// statistic's gradient (undefined: none). channel_grad_only: the rows kernel
+// alone, writing no dx, as apply_attention_channel_grad launches it.
 template <typename scalar_t>
 std::vector<Tensor> apply_attention_backward_on_simt(
     const Tensor& g, const Tensor& x, const Tensor& s, const Tensor& c, const Tensor& gp,
@@ -50,7 +50,7 @@ std::vector<Tensor> apply_attention_backward_on_simt(
   const scalar_t* x_data = x.const_data_ptr<scalar_t>();
   const scalar_t* s_data = s.const_data_ptr<scalar_t>();
   const scalar_t* c_data = channel_grad_only ? nullptr : c.const_data_ptr<scalar_t>();
-  const scalar_t* gp_data = channel_grad_only ? nullptr : gp.const_data_ptr<scalar_t>();
+  const scalar_t* gp_data = channel_grad_only || !gp.defined() ? nullptr : gp.const_data_ptr<scalar_t>();
   scalar_t* dx_data = channel_grad_only ? nullptr : dx.mutable_data_ptr<scalar_t>();
   scalar_t* ds_data = ds.mutable_data_ptr<scalar_t>();
   acc_t* dc_rows_data = dc_rows.mutable_data_ptr<acc_t>();
@@ -64,7 +64,11 @@ std::vector<Tensor> apply_attention_backward_on_simt(
   if (channel_grad_only) return {dc};
   const auto positions = cosam::cuda::apply_attention_backward_positions_launch(ab);
   simt::launch("apply_attention_backward_positions_kernel", positions.grid, positions.threads, [&] {
-    cosam::cuda::apply_attention_backward_positions_kernel<scalar_t>(g_data, x_data, c_data, gp_data, ds_data, ab);
+    if (gp_data) {
+      cosam::cuda::apply_attention_backward_positions_kernel<scalar_t, true>(g_data, x_data, c_data, gp_data, ds_data, ab);
+    } else {
+      cosam::cuda::apply_attention_backward_positions_kernel<scalar_t, false>(g_data, x_data, c_data, nullptr, ds_data, ab);
+    }
   }, run.options);
   return {dx, ds, dc};
 }
@@ -93,14 +97,20 @@ void check_shape(const Shape& shape) {
   check_runs("apply_attention_kernel " + shape.name(), {"out"},
              {forward.call(x.to(ref), s.to(ref), c.to(ref), shape.frames)}, Grid::grid_stride, permute,
              [&](const Run& run) { return apply_attention_on_simt<scalar_t>(x, s, c, ab, run); });
-  const auto gp = normal({frames, shape.channels}, dtype);
-  const auto [dx, ds, dc] = backward.call(g.to(ref), x.to(ref), s.to(ref), c.to(ref), shape.frames, gp.to(ref));
   // Both kernels of the backward: row tiles (dx, dc; they wrap under a
-  // lower cap) and column tiles (ds).
-  check_runs("apply_attention_backward kernels " + shape.name(), {"dx", "ds", "dc"}, {dx, ds, dc},
-             Grid::grid_stride, permute, [&](const Run& run) {
-               return apply_attention_backward_on_simt<scalar_t>(g, x, s, c, gp, false, ab, run);
-             });
+  // lower cap) and column tiles (ds); without the pooled statistic's
+  // gradient (apply_attention's own backward) and with it (channel_attention's).
+  const auto gp = normal({frames, shape.channels}, dtype);
+  for (const bool pooled : {false, true}) {
+    const auto gp_or_none = pooled ? gp : Tensor();
+    const auto [dx, ds, dc] = backward.call(
+        g.to(ref), x.to(ref), s.to(ref), c.to(ref), shape.frames,
+        pooled ? std::optional<Tensor>(gp.to(ref)) : std::nullopt);
+    check_runs(std::string("apply_attention_backward kernels") + (pooled ? ", grad_pooled " : " ") + shape.name(),
+               {"dx", "ds", "dc"}, {dx, ds, dc}, Grid::grid_stride, permute, [&](const Run& run) {
+                 return apply_attention_backward_on_simt<scalar_t>(g, x, s, c, gp_or_none, false, ab, run);
+               });
+  }
   check_runs("apply_attention_channel_grad (rows kernel, no dx) " + shape.name(), {"dc"},
              {channel_grad.call(g.to(ref), x.to(ref), s.to(ref), shape.frames)}, Grid::grid_stride, permute,
              [&](const Run& run) {
