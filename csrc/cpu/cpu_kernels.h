@@ -58,6 +58,19 @@ constexpr int64_t kLanes = 16;
 // precision before they join the sum in acc_t (see below).
 constexpr int64_t kChannelBlock = 16;
 
+// A sum over C channels taken in blocks of kChannelBlock: per block,
+// start() clears the partial sums, channel(c) adds channel c's shares to
+// them in the loop's own precision, and finish() adds them to the sums in
+// acc_t. The loops of the backward kernels that sum over channels share it.
+template <typename StartFn, typename ChannelFn, typename FinishFn>
+inline void for_each_channel_block(int64_t C, StartFn&& start, ChannelFn&& channel, FinishFn&& finish) {
+  for (int64_t first = 0; first < C; first += kChannelBlock) {
+    start();
+    for (int64_t c = first; c < std::min(C, first + kChannelBlock); ++c) channel(c);
+    finish();
+  }
+}
+
 // sums[p] += block[p].
 template <typename block_t, typename acc_t>
 COSAM_CPU_CLONES void add_block(const block_t* __restrict__ block, acc_t* __restrict__ sums, int64_t P) {
@@ -83,13 +96,10 @@ void for_each_frame_summing_positions(
         std::vector<block_t> block(P);
         for (int64_t frame = begin; frame < end; ++frame) {
           std::fill(sums.begin(), sums.end(), acc_t(0));
-          for (int64_t first = 0; first < C; first += kChannelBlock) {
-            std::fill(block.begin(), block.end(), block_t(0));
-            for (int64_t channel = first; channel < std::min(C, first + kChannelBlock); ++channel) {
-              row(frame, channel, block.data());
-            }
-            add_block(block.data(), sums.data(), P);
-          }
+          for_each_channel_block(
+              C, [&] { std::fill(block.begin(), block.end(), block_t(0)); },
+              [&](int64_t channel) { row(frame, channel, block.data()); },
+              [&] { add_block(block.data(), sums.data(), P); });
           for (int64_t p = 0; p < P; ++p) {
             position_sums[frame * P + p] = static_cast<scalar_t>(sums[p]);
           }

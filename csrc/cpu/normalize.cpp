@@ -120,25 +120,29 @@ COSAM_CPU_CLONES void normalize_backward_block(
   opmath_t mu[kBlock], part_dz[kBlock], part_c[kBlock], part_gc[kBlock],
       inv[kBlock], mean_dz[kBlock], shift[kBlock], coef[kBlock];
   for (int64_t j = 0; j < len; ++j) mu[j] = static_cast<opmath_t>(mean[j]);
-  for (int64_t first = 0; first < D; first += kChannelBlock) {
-    std::fill_n(part_dz, len, opmath_t(0));
-    std::fill_n(part_c, len, opmath_t(0));
-    std::fill_n(part_gc, len, opmath_t(0));
-    for (int64_t d = first; d < std::min(D, first + kChannelBlock); ++d) {
-      for (int64_t j = 0; j < len; ++j) {
-        const opmath_t g = dzf[d * P + j];
-        const opmath_t c = static_cast<opmath_t>(xf[d * P + j]) - mu[j];
-        part_dz[j] += g;
-        part_c[j] += c;
-        part_gc[j] += g * c;
-      }
-    }
-    for (int64_t j = 0; j < len; ++j) {
-      sum_dz[j] += part_dz[j];
-      sum_c[j] += part_c[j];
-      gc[j] += part_gc[j];
-    }
-  }
+  for_each_channel_block(
+      D,
+      [&] {
+        std::fill_n(part_dz, len, opmath_t(0));
+        std::fill_n(part_c, len, opmath_t(0));
+        std::fill_n(part_gc, len, opmath_t(0));
+      },
+      [&](int64_t d) {
+        for (int64_t j = 0; j < len; ++j) {
+          const opmath_t g = dzf[d * P + j];
+          const opmath_t c = static_cast<opmath_t>(xf[d * P + j]) - mu[j];
+          part_dz[j] += g;
+          part_c[j] += c;
+          part_gc[j] += g * c;
+        }
+      },
+      [&] {
+        for (int64_t j = 0; j < len; ++j) {
+          sum_dz[j] += part_dz[j];
+          sum_c[j] += part_c[j];
+          gc[j] += part_gc[j];
+        }
+      });
   for (int64_t j = 0; j < len; ++j) {
     const acc_t s = stdev[j], a = acc_t(1) / (s + eps);
     const acc_t centre = sum_c[j] / D;
