@@ -42,7 +42,11 @@ void slot_sums_impl(
     const auto out = [&](int64_t n) { return v + (n * R + r) * K + k0; };
     // before = sum_{m<n} lo_m: the forward sweep keeps it per frame, so that
     // the backward sweep adds after = sum_{m>n} hi_m in acc_t.
-    acc_t before[kChunk] = {}, after[kChunk] = {};
+    // Only the len sums in use are cleared: K is 64 in the layer, a quarter
+    // of kChunk.
+    acc_t before[kChunk], after[kChunk];
+    std::fill_n(before, len, acc_t(0));
+    std::fill_n(after, len, acc_t(0));
     for (int64_t n = 0; n < N; ++n) {
       scalar_t* vn = out(n);
       for (int64_t j = 0; j < len; ++j) vn[j] = static_cast<scalar_t>(before[j]);
@@ -73,7 +77,9 @@ void slot_sums_backward_impl(
     // Frame m's dhi plane starts at dpair(m), its dlo plane at dpair(m) + R * K.
     const auto dpair = [&](int64_t m) { return dpairs + (2 * m * R + r) * K + k0; };
     const auto grad = [&](int64_t n) { return dv + (n * R + r) * K + k0; };
-    acc_t upto[kChunk] = {}, after[kChunk] = {};
+    acc_t upto[kChunk], after[kChunk];
+    std::fill_n(upto, len, acc_t(0));
+    std::fill_n(after, len, acc_t(0));
     for (int64_t m = 0; m < N; ++m) {
       scalar_t* out = dpair(m);
       const scalar_t* dvm = grad(m);
