@@ -180,4 +180,47 @@ inline void check_grad_pooled(
   check_like_x(*grad_pooled, x, "grad_pooled", op);
 }
 
+// The attention ops' inputs as the launchers of every backend take them:
+// checked, then made contiguous. backend ("CPU", "CUDA") names the device
+// in the dtype check's message; a CUDA launcher sets its device guard
+// first. A tensor the op does not take is left undefined.
+struct AttentionInputs {
+  const char* op;
+  AttentionBatch ab;
+  at::Tensor x, spatial_mask, channel_mask, grad, grad_pooled;
+};
+
+inline AttentionInputs attention_inputs(
+    const at::Tensor& x, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames, const char* backend) {
+  const char* op = "cosam::apply_attention";
+  const auto ab = check_attention(x, spatial_mask, channel_mask, num_frames, op);
+  check_dtype(x, "x", backend);
+  return {op, ab, x.contiguous(), spatial_mask.contiguous(), channel_mask.contiguous(), {}, {}};
+}
+
+inline AttentionInputs attention_backward_inputs(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& spatial_mask,
+    const at::Tensor& channel_mask, int64_t num_frames,
+    const std::optional<at::Tensor>& grad_pooled, const char* backend) {
+  const char* op = "cosam::apply_attention_backward";
+  const auto ab = check_attention(x, spatial_mask, channel_mask, num_frames, op);
+  check_dtype(x, "x", backend);
+  check_grad(grad, x, x.sizes(), op);
+  check_grad_pooled(grad_pooled, x, op);
+  const bool pooled = grad_pooled.has_value() && grad_pooled->defined();
+  return {op, ab, x.contiguous(), spatial_mask.contiguous(), channel_mask.contiguous(),
+          grad.contiguous(), pooled ? grad_pooled->contiguous() : at::Tensor()};
+}
+
+inline AttentionInputs channel_grad_inputs(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& spatial_mask,
+    int64_t num_frames, const char* backend) {
+  const char* op = "cosam::apply_attention_channel_grad";
+  const auto ab = check_masked_clips(x, spatial_mask, num_frames, op);
+  check_dtype(x, "x", backend);
+  check_grad(grad, x, x.sizes(), op);
+  return {op, ab, x.contiguous(), spatial_mask.contiguous(), {}, grad.contiguous(), {}};
+}
+
 }  // namespace cosam

@@ -132,63 +132,47 @@ void apply_attention_channel_grad_impl(
 }
 
 at::Tensor apply_attention_cpu(
-    const at::Tensor& x_in, const at::Tensor& spatial_mask,
+    const at::Tensor& x, const at::Tensor& spatial_mask,
     const at::Tensor& channel_mask, int64_t num_frames) {
-  const char* op = "cosam::apply_attention";
-  const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  check_dtype(x_in, "x", "CPU");
-  const auto x = x_in.contiguous();
-  const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
-  auto out = at::empty(x.sizes(), x.options());
-  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_apply_attention_cpu", [&] {
+  const auto in = attention_inputs(x, spatial_mask, channel_mask, num_frames, "CPU");
+  auto out = at::empty(in.x.sizes(), in.x.options());
+  COSAM_DISPATCH_CPU_TYPES(in.x.scalar_type(), "cosam_apply_attention_cpu", [&] {
     apply_attention_impl<scalar_t>(
-        x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-        c.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), ab);
+        in.x.const_data_ptr<scalar_t>(), in.spatial_mask.const_data_ptr<scalar_t>(),
+        in.channel_mask.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), in.ab);
   });
   return out;
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cpu(
-    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& grad, const at::Tensor& x,
     const at::Tensor& spatial_mask, const at::Tensor& channel_mask,
     int64_t num_frames, const std::optional<at::Tensor>& grad_pooled) {
-  const char* op = "cosam::apply_attention_backward";
-  const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  check_dtype(x_in, "x", "CPU");
-  check_grad(grad_in, x_in, x_in.sizes(), op);
-  check_grad_pooled(grad_pooled, x_in, op);
-  const auto x = x_in.contiguous(), grad = grad_in.contiguous();
-  const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
-  const auto gp = grad_pooled.has_value() && grad_pooled->defined()
-      ? grad_pooled->contiguous() : at::Tensor();
-  auto dx = at::empty(x.sizes(), x.options());
-  auto ds = at::empty(s.sizes(), s.options());
-  auto dc = at::empty(c.sizes(), c.options());
-  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_apply_attention_backward_cpu", [&] {
+  const auto in = attention_backward_inputs(
+      grad, x, spatial_mask, channel_mask, num_frames, grad_pooled, "CPU");
+  auto dx = at::empty(in.x.sizes(), in.x.options());
+  auto ds = at::empty(in.spatial_mask.sizes(), in.spatial_mask.options());
+  auto dc = at::empty(in.channel_mask.sizes(), in.channel_mask.options());
+  COSAM_DISPATCH_CPU_TYPES(in.x.scalar_type(), "cosam_apply_attention_backward_cpu", [&] {
     apply_attention_backward_impl<scalar_t>(
-        grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-        s.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
-        gp.defined() ? gp.const_data_ptr<scalar_t>() : nullptr,
+        in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(),
+        in.spatial_mask.const_data_ptr<scalar_t>(), in.channel_mask.const_data_ptr<scalar_t>(),
+        in.grad_pooled.defined() ? in.grad_pooled.const_data_ptr<scalar_t>() : nullptr,
         dx.mutable_data_ptr<scalar_t>(), ds.mutable_data_ptr<scalar_t>(),
-        dc.mutable_data_ptr<scalar_t>(), ab);
+        dc.mutable_data_ptr<scalar_t>(), in.ab);
   });
   return {dx, ds, dc};
 }
 
 at::Tensor apply_attention_channel_grad_cpu(
-    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& grad, const at::Tensor& x,
     const at::Tensor& spatial_mask, int64_t num_frames) {
-  const char* op = "cosam::apply_attention_channel_grad";
-  const auto ab = check_masked_clips(x_in, spatial_mask, num_frames, op);
-  check_dtype(x_in, "x", "CPU");
-  check_grad(grad_in, x_in, x_in.sizes(), op);
-  const auto x = x_in.contiguous(), grad = grad_in.contiguous();
-  const auto s = spatial_mask.contiguous();
-  auto dc = at::empty({ab.clips, ab.channels}, x.options());
-  COSAM_DISPATCH_CPU_TYPES(x.scalar_type(), "cosam_apply_attention_channel_grad_cpu", [&] {
+  const auto in = channel_grad_inputs(grad, x, spatial_mask, num_frames, "CPU");
+  auto dc = at::empty({in.ab.clips, in.ab.channels}, in.x.options());
+  COSAM_DISPATCH_CPU_TYPES(in.x.scalar_type(), "cosam_apply_attention_channel_grad_cpu", [&] {
     apply_attention_channel_grad_impl<scalar_t>(
-        grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-        s.const_data_ptr<scalar_t>(), dc.mutable_data_ptr<scalar_t>(), ab);
+        in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(),
+        in.spatial_mask.const_data_ptr<scalar_t>(), dc.mutable_data_ptr<scalar_t>(), in.ab);
   });
   return dc;
 }

@@ -12,72 +12,70 @@ namespace cosam::cuda {
 namespace {
 
 at::Tensor apply_attention_cuda(
-    const at::Tensor& x_in, const at::Tensor& spatial_mask,
+    const at::Tensor& x, const at::Tensor& spatial_mask,
     const at::Tensor& channel_mask, int64_t num_frames) {
-  const char* op = "cosam::apply_attention";
-  const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  const auto device_guard = guard_device_of(x_in);
-  check_dtype(x_in, "x", "CUDA");
-  const auto x = x_in.contiguous();
-  const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
-  auto out = at::empty(x.sizes(), x.options());
-  const auto shape = apply_attention_rows_launch(ab);
-  if (x.numel() == 0) return out;
-  const auto clip = clip_of(ab, op);
+  const auto device_guard = guard_device_of(x);
+  const auto in = attention_inputs(x, spatial_mask, channel_mask, num_frames, "CUDA");
+  auto out = at::empty(in.x.sizes(), in.x.options());
+  const auto shape = apply_attention_rows_launch(in.ab);
+  if (in.x.numel() == 0) return out;
+  const auto clip = clip_of(in.ab, in.op);
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(), "cosam_apply_attention_cuda", [&] {
+      at::kHalf, at::kBFloat16, in.x.scalar_type(), "cosam_apply_attention_cuda", [&] {
         apply_attention_kernel<scalar_t>
             <<<shape.grid, shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
-                x.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-                c.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), ab, clip);
+                in.x.const_data_ptr<scalar_t>(), in.spatial_mask.const_data_ptr<scalar_t>(),
+                in.channel_mask.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(),
+                in.ab, clip);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   return out;
 }
 
+// Per (clip, frame, channel) shares of the channel mask's gradient, in float,
+// for the rows kernel to write and its launcher to sum over the frames.
+at::Tensor dc_rows_for(const AttentionInputs& in) {
+  return at::empty(
+      {in.ab.clips, in.ab.frames, in.ab.channels},
+      in.x.options().dtype(at::toOpMathType(in.x.scalar_type())));
+}
+
 std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
-    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& grad, const at::Tensor& x,
     const at::Tensor& spatial_mask, const at::Tensor& channel_mask,
     int64_t num_frames, const std::optional<at::Tensor>& grad_pooled) {
-  const char* op = "cosam::apply_attention_backward";
-  const auto ab = check_attention(x_in, spatial_mask, channel_mask, num_frames, op);
-  const auto device_guard = guard_device_of(x_in);
-  check_dtype(x_in, "x", "CUDA");
-  check_grad(grad_in, x_in, x_in.sizes(), op);
-  check_grad_pooled(grad_pooled, x_in, op);
-  const auto x = x_in.contiguous(), grad = grad_in.contiguous();
-  const auto s = spatial_mask.contiguous(), c = channel_mask.contiguous();
-  const auto gp = grad_pooled.has_value() && grad_pooled->defined()
-      ? grad_pooled->contiguous() : at::Tensor();
-  auto dx = at::empty(x.sizes(), x.options());
-  auto ds = at::empty(s.sizes(), s.options());
-  const auto rows_shape = apply_attention_rows_launch(ab);
-  const auto positions_shape = apply_attention_backward_positions_launch(ab);
-  auto dc_rows = at::empty(
-      {ab.clips, ab.frames, ab.channels},
-      x.options().dtype(at::toOpMathType(x.scalar_type())));
-  if (x.numel() == 0) {
+  const auto device_guard = guard_device_of(x);
+  const auto in = attention_backward_inputs(
+      grad, x, spatial_mask, channel_mask, num_frames, grad_pooled, "CUDA");
+  const auto& c = in.channel_mask;
+  auto dx = at::empty(in.x.sizes(), in.x.options());
+  auto ds = at::empty(in.spatial_mask.sizes(), in.spatial_mask.options());
+  const auto rows_shape = apply_attention_rows_launch(in.ab);
+  const auto positions_shape = apply_attention_backward_positions_launch(in.ab);
+  auto dc_rows = dc_rows_for(in);
+  if (in.x.numel() == 0) {
     return {dx, ds.zero_(), at::zeros_like(c)};
   }
-  const auto clip = clip_of(ab, op);
+  const auto clip = clip_of(in.ab, in.op);
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(),
+      at::kHalf, at::kBFloat16, in.x.scalar_type(),
       "cosam_apply_attention_backward_cuda", [&] {
         const auto stream = at::cuda::getCurrentCUDAStream();
-        const scalar_t* gp_data = gp.defined() ? gp.const_data_ptr<scalar_t>() : nullptr;
+        const scalar_t* gp_data =
+            in.grad_pooled.defined() ? in.grad_pooled.const_data_ptr<scalar_t>() : nullptr;
         apply_attention_backward_rows_kernel<scalar_t>
             <<<rows_shape.grid, rows_shape.threads, 0, stream>>>(
-                grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                s.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(), gp_data,
+                in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(),
+                in.spatial_mask.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(), gp_data,
                 dx.mutable_data_ptr<scalar_t>(),
-                dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), ab, clip);
+                dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), in.ab, clip);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         const auto positions_kernel = gp_data
             ? apply_attention_backward_positions_kernel<scalar_t, true>
             : apply_attention_backward_positions_kernel<scalar_t, false>;
         positions_kernel<<<positions_shape.grid, positions_shape.threads, 0, stream>>>(
-            grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-            c.const_data_ptr<scalar_t>(), gp_data, ds.mutable_data_ptr<scalar_t>(), ab);
+            in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(),
+            c.const_data_ptr<scalar_t>(), gp_data, ds.mutable_data_ptr<scalar_t>(), in.ab);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
   // dc of a clip: its frames' shares summed in a fixed order, in float.
@@ -85,33 +83,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> apply_attention_backward_cuda(
 }
 
 at::Tensor apply_attention_channel_grad_cuda(
-    const at::Tensor& grad_in, const at::Tensor& x_in,
+    const at::Tensor& grad, const at::Tensor& x,
     const at::Tensor& spatial_mask, int64_t num_frames) {
-  const char* op = "cosam::apply_attention_channel_grad";
-  const auto ab = check_masked_clips(x_in, spatial_mask, num_frames, op);
-  const auto device_guard = guard_device_of(x_in);
-  check_dtype(x_in, "x", "CUDA");
-  check_grad(grad_in, x_in, x_in.sizes(), op);
-  const auto x = x_in.contiguous(), grad = grad_in.contiguous();
-  const auto s = spatial_mask.contiguous();
-  if (x.numel() == 0) return at::zeros({ab.clips, ab.channels}, x.options());
-  const auto rows_shape = apply_attention_rows_launch(ab);
-  auto dc_rows = at::empty(
-      {ab.clips, ab.frames, ab.channels},
-      x.options().dtype(at::toOpMathType(x.scalar_type())));
-  const auto clip = clip_of(ab, op);
+  const auto device_guard = guard_device_of(x);
+  const auto in = channel_grad_inputs(grad, x, spatial_mask, num_frames, "CUDA");
+  if (in.x.numel() == 0) return at::zeros({in.ab.clips, in.ab.channels}, in.x.options());
+  const auto rows_shape = apply_attention_rows_launch(in.ab);
+  auto dc_rows = dc_rows_for(in);
+  const auto clip = clip_of(in.ab, in.op);
   AT_DISPATCH_FLOATING_TYPES_AND2(
-      at::kHalf, at::kBFloat16, x.scalar_type(),
+      at::kHalf, at::kBFloat16, in.x.scalar_type(),
       "cosam_apply_attention_channel_grad_cuda", [&] {
         // The backward's rows kernel, writing no dx.
         apply_attention_backward_rows_kernel<scalar_t>
             <<<rows_shape.grid, rows_shape.threads, 0, at::cuda::getCurrentCUDAStream()>>>(
-                grad.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                s.const_data_ptr<scalar_t>(), nullptr, nullptr, nullptr,
-                dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), ab, clip);
+                in.grad.const_data_ptr<scalar_t>(), in.x.const_data_ptr<scalar_t>(),
+                in.spatial_mask.const_data_ptr<scalar_t>(), nullptr, nullptr, nullptr,
+                dc_rows.mutable_data_ptr<at::opmath_type<scalar_t>>(), in.ab, clip);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
-  return dc_rows.sum(1).to(x.scalar_type());
+  return dc_rows.sum(1).to(in.x.scalar_type());
 }
 
 }  // namespace
