@@ -27,8 +27,9 @@ def channel_attention(x, spatial_mask, weight1, bias1, weight2, bias2, num_frame
         out          = apply_attention(x, spatial_mask, channel_mask)
 
     spatial_mask None means no spatial attention (a mask of ones). Its
-    backward writes dx once: the pooled statistic's share is added in place
-    to the share of out, where separate ops would each make a map of x's size.
+    backward writes dx once, with the pooled statistic's share and out's
+    together (apply_attention_backward with grad_pooled), where separate ops
+    would each make a map of x's size.
     The pooled statistic and the MLP run in the weights' dtype, out in x's:
     they differ under autocast only (x half, the weights float32).
 
